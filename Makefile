@@ -1,0 +1,124 @@
+# greenserve -- see README.md.  `make test` is all a fresh Debian 12 machine needs.
+
+CC       ?= gcc
+SANITIZE ?= 0
+PREFIX   ?= /usr/local
+
+ifeq ($(SANITIZE),1)
+BUILD    := build-san
+OPT      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined
+else
+BUILD    := build
+OPT      := -O2
+SANFLAGS :=
+endif
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+CFLAGS   += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -Iinclude -I. -I$(LLHTTP_INC)
+LDLIBS   += -levent_pthreads -levent -lboost_context -linih -lhiredis -lpthread -ldl -lm
+LDFLAGS  += $(SANFLAGS)
+
+# Debian packages needed to build and test; `make deps` installs the missing ones.
+DEPS := build-essential pkg-config libevent-dev libboost-context-dev node-llhttp \
+        libcriterion-dev libinih-dev libhiredis-dev valgrind curl python3 \
+        redis-server nginx-light wrk
+
+RUNTIME_SRC := $(wildcard runtime/*.c)
+HTTP_SRC    := $(wildcard http/*.c)
+CONFIG_SRC  := $(wildcard config/*.c)
+SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
+LIB_SRC     := $(RUNTIME_SRC) $(HTTP_SRC) $(CONFIG_SRC) $(SERVER_SRC)
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ  := $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o
+LIB         := $(BUILD)/libgreenserve.a
+
+APPS        := $(patsubst apps/%.c,$(BUILD)/apps/%.so,$(wildcard apps/*.c))
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+TEST_SRC    := $(wildcard tests/*/test_*.c)
+TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPER := $(wildcard tests/support/*.c)
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BIN         := $(if $(wildcard server/main.c),$(BUILD)/greenserve)
+
+.PHONY: all deps test valgrind run bench-runtime bench-http clean format format-check install
+
+all: deps $(BIN) $(APPS)
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing missing packages:" $$missing; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# llhttp is generated C shipped by node-llhttp; compile it in place, quietly.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g $(OPT) -fPIC -I$(LLHTTP_INC) -c $< -o $@
+
+$(LIB): $(LIB_OBJ) $(LLHTTP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# -rdynamic: plugins resolve the gs_* API against the executable.
+$(BIN): $(BUILD)/obj/server/main.o $(LIB)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+
+$(BUILD)/apps/%.so: apps/%.c include/greenserve.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 $(WARN) -fPIC -shared -Iinclude $< -o $@
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/greenserve.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -fPIC -shared -Iinclude $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPER) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -rdynamic -o $@ $< $(TEST_HELPER) \
+	    -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive -lcriterion $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< \
+	    -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+
+# Every test binary runs; the first failure fails the target after all ran.
+test: all $(TEST_BIN) $(TEST_PLUGINS)
+	@GS_BUILD=$(BUILD) tests/run-tests $(TEST_BIN)
+
+valgrind: all $(TEST_BIN) $(TEST_PLUGINS)
+	@GS_BUILD=$(BUILD) GS_VALGRIND=1 tests/run-tests $(filter $(BUILD)/tests/runtime/%,$(TEST_BIN))
+
+run: all
+	@echo "greenserve on http://127.0.0.1:8080/  (Ctrl-C stops it)"
+	@for a in $(APPS); do n=$$(basename $$a .so); echo "  http://127.0.0.1:8080/$$n/"; done
+	$(BIN) --bind 127.0.0.1:8080 $(foreach a,$(APPS),/$(basename $(notdir $(a)))=$(a))
+
+bench-runtime: all $(BUILD)/bench/bench_runtime
+	$(BUILD)/bench/bench_runtime
+
+bench-http: all $(BENCH_BIN)
+	bench/bench-http.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

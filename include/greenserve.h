@@ -1,0 +1,375 @@
+/*
+ * greenserve.h -- the one public header of greenserve.
+ *
+ * Two halves:
+ *   1. The runtime: green threads on a per-OS-thread hub (libevent), their
+ *      synchronisation primitives, green I/O, the thread pool and the bridge
+ *      to callback-style libevent code.
+ *   2. The handler contract: what a plugin exports (`greenserve_app`) and
+ *      the calls a handler makes on its request (the C counterpart of WSGI).
+ *
+ * Conventions, valid for every call below:
+ *   - Errors are returned as a negative errno (-ETIMEDOUT, -ECANCELED, ...);
+ *     nothing sets or relies on `errno` across a call that may switch.
+ *   - "Switches" means the call may park the calling green thread and run
+ *     others before it returns. Calls that never switch say so.
+ *   - Timeouts are in milliseconds: GS_FOREVER (-1) waits without bound, 0
+ *     does not wait (the call returns -ETIMEDOUT if it would have to).
+ *     An enclosing deadline (gs_deadline_begin) also bounds every wait.
+ *   - A green thread that has been killed (gs_kill) gets -ECANCELED from
+ *     its current and every later blocking call; it unwinds by returning.
+ *   - Memory: the caller owns what it passes in; what a function returns
+ *     that the caller must free says so.
+ */
+#ifndef GREENSERVE_H
+#define GREENSERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * ABI version of the handler contract, checked by the loader before it
+ * touches anything else in a plugin. Bump it whenever `gs_app` changes
+ * layout or meaning, or any call a plugin may make changes signature or
+ * semantics; adding a new call does not require a bump.
+ */
+#define GS_ABI_VERSION 1
+
+#define GS_FOREVER ((int64_t)-1)
+
+/* ------------------------------------------------------------------------
+ * Hub
+ * One hub per OS thread, created on first use. It owns an event_base, the
+ * run queue and the timers. The OS thread's own stack is itself a green
+ * thread (the "root"): when it blocks, the hub runs the others.
+ * ---------------------------------------------------------------------- */
+
+struct event_base;
+
+/* The calling thread's event_base (created with its hub on first use).
+ * Callback-style libevent code may register events on it and they run
+ * alongside the green threads. Never switches. NULL only if out of memory. */
+struct event_base *gs_hub_base(void);
+
+/* Run the hub until gs_hub_stop() is called or nothing is left to do (no
+ * other green thread alive and no event registered on the base). Call it
+ * from the root context (main, or any OS thread's own stack). Switches.
+ * Returns 0, or -EINVAL when called from a green thread. */
+int gs_hub_run(void);
+
+/* Make gs_hub_run() return at the next turn of the loop. Never switches. */
+void gs_hub_stop(void);
+
+/* Monotonic clock in milliseconds. Never switches. */
+int64_t gs_now_ms(void);
+
+/* Stack size for green threads spawned from now on by this OS thread
+ * (rounded up to whole pages; default 64 KiB, minimum 16 KiB). Stacks are
+ * mmap'd with a guard page below them and committed lazily, so only the
+ * pages a thread touches cost memory. Overflowing into the guard page
+ * prints "greenserve: green thread stack overflow" and aborts. */
+void gs_set_stack_size(size_t bytes);
+
+/* ------------------------------------------------------------------------
+ * Green threads
+ * ---------------------------------------------------------------------- */
+
+typedef struct gs_thread gs_thread;
+typedef void *(*gs_fn)(void *arg);
+
+/* Start fn(arg) in a new joinable green thread; it first runs when the
+ * caller next blocks or yields. Never switches. Returns the handle, which
+ * gs_join releases, or NULL when out of memory. */
+gs_thread *gs_spawn(gs_fn fn, void *arg);
+
+/* As gs_spawn, but detached: no handle, the result is discarded.
+ * Returns 0 or -ENOMEM. Never switches. */
+int gs_spawn_n(gs_fn fn, void *arg);
+
+/* Wait until t has exited, store its return value in *result (if result
+ * is not NULL) and release the handle. Switches. Returns 0; -ETIMEDOUT or
+ * -ECANCELED (the handle is then still valid and may be joined again);
+ * -EDEADLK when t is the caller. A handle may be joined by one caller. */
+int gs_join(gs_thread *t, void **result, int64_t timeout_ms);
+
+/* Cooperative cancellation: t's current blocking call (or its next one)
+ * returns -ECANCELED, and so does every later one, until t returns. Killing
+ * a thread that has exited is a no-op. Never switches. Returns 0, or
+ * -EINVAL for a NULL handle. */
+int gs_kill(gs_thread *t);
+
+/* Sleep ms milliseconds, running other green threads. Switches. Returns 0,
+ * -ECANCELED, or -ETIMEDOUT when an enclosing deadline expires first. */
+int gs_sleep(int64_t ms);
+
+/* gs_sleep(0): run every other runnable green thread, then come back. */
+int gs_yield(void);
+
+/* Call cb(t, result, arg) when t exits (at once, from the caller, if it
+ * already has), on t's own stack just before it dies. Several links may be
+ * set; they run in the order they were set. Returns 0 or -ENOMEM. */
+int gs_link(gs_thread *t, void (*cb)(gs_thread *t, void *result, void *arg), void *arg);
+
+/* The calling green thread, or the root thread's handle. Never switches. */
+gs_thread *gs_self(void);
+
+/* Whether the calling green thread has been killed. Never switches. */
+bool gs_cancelled(void);
+
+/* ------------------------------------------------------------------------
+ * Deadlines (eventlet's Timeout): bound every blocking call made by this
+ * green thread between begin and end. A wait cut short by the deadline
+ * returns -ETIMEDOUT. Deadlines nest; the nearest one wins. Neither call
+ * switches.
+ * ---------------------------------------------------------------------- */
+
+typedef struct gs_deadline {
+    int64_t prev; /* the enclosing deadline, restored by gs_deadline_end */
+} gs_deadline;
+
+void gs_deadline_begin(gs_deadline *d, int64_t ms);
+void gs_deadline_end(gs_deadline *d);
+
+/* ------------------------------------------------------------------------
+ * Synchronisation. Objects belong to the hub (OS thread) that created them.
+ * ---------------------------------------------------------------------- */
+
+/* Event: one sender, many waiters, one use; carries a value or an error.
+ * It is also the future that callback-style libevent code resolves and a
+ * green thread blocks on (the seeds' block_on): gs_event_send never
+ * switches, so it may be called from a libevent callback. */
+typedef struct gs_event gs_event;
+
+gs_event *gs_event_new(void);             /* NULL if out of memory */
+void gs_event_free(gs_event *ev);         /* no waiter may remain */
+int gs_event_send(gs_event *ev, void *value);   /* 0, or -EALREADY if sent */
+int gs_event_send_error(gs_event *ev, int err); /* err < 0; 0 or -EALREADY */
+/* Wait for the send. Returns 0 and the value, the error sent, -ETIMEDOUT
+ * or -ECANCELED. Switches unless already sent. */
+int gs_event_wait(gs_event *ev, void **value, int64_t timeout_ms);
+bool gs_event_ready(const gs_event *ev);
+/* Non-blocking wait: as gs_event_wait, -EAGAIN if not sent yet. */
+int gs_event_poll(const gs_event *ev, void **value);
+
+/* Queue: FIFO of pointers, bounded (capacity > 0) or not (0); many senders
+ * and waiters, served in arrival order. */
+typedef struct gs_queue gs_queue;
+
+gs_queue *gs_queue_new(size_t capacity);  /* NULL if out of memory */
+void gs_queue_free(gs_queue *q);          /* items left are not freed */
+/* Append item, waiting while a bounded queue is full. 0, -ETIMEDOUT,
+ * -ECANCELED, -ENOMEM. Switches only when full. */
+int gs_queue_put(gs_queue *q, void *item, int64_t timeout_ms);
+/* Take the oldest item, waiting while empty. 0, -ETIMEDOUT, -ECANCELED.
+ * Switches only when empty. */
+int gs_queue_get(gs_queue *q, void **item, int64_t timeout_ms);
+size_t gs_queue_len(const gs_queue *q);
+
+/* Counting semaphore. */
+typedef struct gs_sem gs_sem;
+
+gs_sem *gs_sem_new(unsigned value);
+void gs_sem_free(gs_sem *s);
+int gs_sem_acquire(gs_sem *s, int64_t timeout_ms); /* 0, -ETIMEDOUT, -ECANCELED */
+void gs_sem_release(gs_sem *s);                    /* never switches */
+
+/* Green pool: at most `size` tasks run at once; spawning into a full pool
+ * waits for a place. A task fails when it returns a negative value. */
+typedef struct gs_pool gs_pool;
+
+gs_pool *gs_pool_new(unsigned size);
+/* Frees the pool; tasks still running keep running but must not touch it:
+ * call gs_pool_waitall first. */
+void gs_pool_free(gs_pool *p);
+/* Start fn(arg) once the pool has room. 0, -ETIMEDOUT, -ECANCELED, -ENOMEM. */
+int gs_pool_spawn(gs_pool *p, int (*fn)(void *arg), void *arg, int64_t timeout_ms);
+/* Wait until every task has finished. Returns the number of tasks that
+ * failed since the last waitall (>= 0), -ETIMEDOUT or -ECANCELED. */
+int gs_pool_waitall(gs_pool *p, int64_t timeout_ms);
+unsigned gs_pool_running(const gs_pool *p);
+
+/* ------------------------------------------------------------------------
+ * Green I/O on non-blocking descriptors. Each call tries the syscall first
+ * and parks the green thread only when it would block. Descriptors waited
+ * on are registered with the hub once and stay registered: close them with
+ * gs_close, not close(2).
+ * ---------------------------------------------------------------------- */
+
+enum { GS_READ = 1, GS_WRITE = 2 };
+
+/* Park until fd is readable and/or writable (the "trampoline"). Returns the
+ * ready subset of `what` (> 0), -ETIMEDOUT, -ECANCELED or -EBADF. */
+int gs_wait_fd(int fd, int what, int64_t timeout_ms);
+
+/* Forget fd in the hub and close it. Wakes any green thread waiting on it
+ * with -EBADF. Returns close(2)'s result as 0 or -errno. */
+int gs_close(int fd);
+
+/* Set O_NONBLOCK (and FD_CLOEXEC). 0 or -errno. Never switches. */
+int gs_set_nonblock(int fd);
+
+/* Accept a connection on a listening socket; the new fd is non-blocking
+ * and close-on-exec. Returns it, or -errno (-ETIMEDOUT, -ECANCELED, ...). */
+int gs_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen, int64_t timeout_ms);
+
+/* Connect a non-blocking socket. 0 or -errno (-ECONNREFUSED, ...). */
+int gs_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t timeout_ms);
+
+/* Read up to n bytes: > 0 read, 0 at end of file, or -errno. */
+ssize_t gs_fd_read(int fd, void *buf, size_t n, int64_t timeout_ms);
+
+/* Write all n bytes (the timeout bounds the whole call). Returns n or
+ * -errno; on error some bytes may have been written. */
+ssize_t gs_fd_write(int fd, const void *buf, size_t n, int64_t timeout_ms);
+
+/* Send n bytes of file `in` from *offset (advanced) to socket `out`.
+ * Returns bytes sent (n unless the file ended) or -errno. */
+ssize_t gs_sendfile(int out, int in, off_t *offset, size_t n, int64_t timeout_ms);
+
+/* Buffered reader over a non-blocking fd (does not own the fd). */
+typedef struct gs_reader gs_reader;
+
+gs_reader *gs_reader_new(int fd, size_t bufsize); /* NULL if out of memory */
+void gs_reader_free(gs_reader *rd);
+/* Read up to n bytes, from the buffer first. > 0, 0 at EOF, or -errno. */
+ssize_t gs_reader_read(gs_reader *rd, void *buf, size_t n, int64_t timeout_ms);
+/* Read one line, '\n' included, into buf (NUL-terminated). Returns its
+ * length, 0 at EOF, -EMSGSIZE if it does not fit in n - 1 bytes (the line
+ * stays buffered), or -errno. A last line without '\n' is returned at EOF. */
+ssize_t gs_reader_readline(gs_reader *rd, char *buf, size_t n, int64_t timeout_ms);
+
+struct addrinfo;
+
+/* getaddrinfo(3) on the thread pool: only the calling green thread waits.
+ * Returns 0 or an EAI_* code exactly as getaddrinfo does (EAI_AGAIN on
+ * timeout, EAI_CANCELED when killed); free *res with freeaddrinfo. */
+int gs_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                   struct addrinfo **res, int64_t timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * Thread pool: run blocking code on an OS thread while only the calling
+ * green thread waits (the seeds' block_on(callInThread(...))).
+ * ---------------------------------------------------------------------- */
+
+/* Run fn(arg) on a pool thread and wait for it; *result (if not NULL) gets
+ * its return value. Switches. fn cannot be interrupted: a kill during the
+ * call is reported as -ECANCELED once fn has returned (result still set).
+ * Returns 0, -ECANCELED or -ENOMEM. From a non-green OS thread it simply
+ * calls fn. */
+int gs_offload(void *(*fn)(void *arg), void *arg, void **result);
+
+/* Number of pool threads (default 4), effective before first use. */
+void gs_offload_threads(unsigned n);
+
+/* ------------------------------------------------------------------------
+ * libevent bridge (the seeds' twisted bridge). Futures: see gs_event.
+ * ---------------------------------------------------------------------- */
+
+/* From callback code on the hub's thread: run fn(arg) in a new green
+ * thread and, when it returns, call done(result, done_arg) from that
+ * thread (done may be NULL). Never switches. 0 or -ENOMEM. */
+int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg),
+                  void *done_arg);
+
+struct bufferevent;
+
+/* A green stream over an existing bufferevent: reads and writes park the
+ * green thread instead of taking callbacks. The stream takes over the
+ * bufferevent's callbacks; it does not own (or free) the bufferevent. */
+typedef struct gs_bstream gs_bstream;
+
+gs_bstream *gs_bstream_new(struct bufferevent *bev);
+void gs_bstream_free(gs_bstream *s);
+/* > 0 read, 0 at EOF, or -errno (-ECONNRESET on a bufferevent error). */
+ssize_t gs_bstream_read(gs_bstream *s, void *buf, size_t n, int64_t timeout_ms);
+/* As gs_reader_readline. */
+ssize_t gs_bstream_readline(gs_bstream *s, char *buf, size_t n, int64_t timeout_ms);
+/* Queue n bytes and wait until the output buffer has drained. n or -errno. */
+ssize_t gs_bstream_write(gs_bstream *s, const void *buf, size_t n, int64_t timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * The handler contract
+ * ---------------------------------------------------------------------- */
+
+typedef struct gs_request gs_request;
+
+enum {
+    /* Always run this app's handlers on the hub, even when the worker has
+     * a thread pool (--threads): the app never blocks its OS thread. */
+    GS_APP_GREEN = 1u << 0,
+};
+
+typedef struct gs_app {
+    unsigned abi;      /* GS_ABI_VERSION, filled in by GS_APP */
+    const char *name;  /* for logs */
+    unsigned flags;    /* GS_APP_* */
+    /* Once per worker, after fork. `args` is the text after ':' in the
+     * mount (or ""), borrowed for the call. Store per-worker state in
+     * *state. Return 0, or < 0 to stop start-up. Optional. */
+    int (*init)(const char *args, void **state);
+    /* One request. Return 0 when done; < 0 is an error: a 500 when no
+     * response was started, otherwise the connection is closed. */
+    int (*handle)(gs_request *r, void *state);
+    /* Once per worker at exit. Optional. */
+    void (*fini)(void *state);
+} gs_app;
+
+/* Defines the one symbol a plugin exports, with the ABI version filled in:
+ *     GS_APP(.name = "hello", .handle = handle);                         */
+#define GS_APP(...)                                                                \
+    __attribute__((visibility("default"))) const gs_app greenserve_app = {         \
+        .abi = GS_ABI_VERSION, __VA_ARGS__}
+
+/* A WSGI environ value: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO,
+ * QUERY_STRING, SERVER_PROTOCOL, SERVER_NAME, SERVER_PORT, REMOTE_ADDR,
+ * REMOTE_PORT, CONTENT_TYPE, CONTENT_LENGTH and HTTP_<NAME> for each
+ * request header (upper case, '-' as '_', repeated headers joined with
+ * ", "). NULL when absent. Borrowed until handle returns. Never switches. */
+const char *gs_env(gs_request *r, const char *key);
+
+/* Read up to n bytes of the request body (de-chunked). Answers
+ * "Expect: 100-continue" on first call. Returns > 0, 0 at the end of the
+ * body, or -errno (-ETIMEDOUT, -ECONNRESET, -EMSGSIZE past the body
+ * limit). Switches. */
+ssize_t gs_read(gs_request *r, void *buf, size_t n);
+
+/* Start the response: status and a NULL-terminated list of name, value
+ * strings (copied). Nothing is sent yet. Returns 0, -EALREADY if already
+ * started, -EINVAL for a header containing CR, LF or NUL (logged; the
+ * request then fails with a 500). Never switches. */
+int gs_start_response(gs_request *r, int status, const char *const *headers);
+
+/* Write body bytes (starts a 200 response if none was started). With a
+ * Content-Length header the bytes are held until the response is complete
+ * or the handler returns, so a small response leaves in one syscall;
+ * otherwise they go out at once (chunked on HTTP/1.1, close-delimited on
+ * 1.0). Returns n or -errno (-EPIPE when the client has gone). Switches. */
+ssize_t gs_write(gs_request *r, const void *buf, size_t n);
+
+/* Memory that lives until the request ends (also when its client vanishes
+ * mid-wait). NULL if out of memory. Never switches. */
+void *gs_alloc(gs_request *r, size_t n);
+
+/* Run fn(arg) when the request ends, last registered first. 0 or -ENOMEM. */
+int gs_defer(gs_request *r, void (*fn)(void *arg), void *arg);
+
+/* Whether the client has closed its side or reset the connection. Never
+ * switches. Long-poll waits also end with -EPIPE when it happens. */
+bool gs_disconnected(gs_request *r);
+
+/* Park until the client disconnects, the timeout passes, or the thread is
+ * killed: -EPIPE, -ETIMEDOUT, -ECANCELED. Switches. */
+int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GREENSERVE_H */

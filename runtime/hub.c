@@ -1,0 +1,568 @@
+/*
+ * hub.c -- green threads and the per-OS-thread hub that schedules them.
+ *
+ * Every OS thread that uses the runtime gets a hub: an event_base, two run
+ * queues and a "loop" green thread that runs libevent on its own stack. The
+ * OS thread's own stack is the "root" green thread, so plain code in main()
+ * can block (gs_sleep, gs_join...) and the hub starts implicitly.
+ *
+ * A parking thread switches straight to the next runnable one: the loop
+ * thread only runs when the batch is empty or I/O is due for a poll, so a
+ * wake-then-wait hand-off between two threads is a single switch.
+ */
+#include "runtime/hub.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define RT_ASAN 1
+#endif
+
+struct rt_link {
+    void (*cb)(gs_thread *t, void *result, void *arg);
+    void *arg;
+    rt_link *next;
+};
+
+struct rt_hub {
+    struct event_base *base;
+    gs_thread *current;
+    gs_thread root;          /* the OS thread's own stack */
+    gs_thread loop;          /* runs event_base_loop */
+    gs_thread *ready_head, *ready_tail; /* this batch */
+    gs_thread *next_head, *next_tail;   /* woken since: the next batch */
+    rt_stack_pool stacks;
+    unsigned live;           /* spawned green threads not yet dead */
+    int pending;             /* waits with no libevent event of their own */
+    int internal;            /* our own registered events (fd table...) */
+    unsigned batches;
+    bool stop;
+    bool root_in_run;        /* root is inside gs_hub_run */
+};
+
+/* Loop every 64th batch swap through libevent even when threads are
+ * runnable, so I/O and timers are never starved by busy yielders. */
+#define RT_POLL_EVERY 64
+#define RT_LOOP_STACK (256 * 1024)
+
+static __thread rt_hub *tls_hub;
+
+static void schedule(rt_hub *h);
+
+int64_t gs_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- switching ---- */
+
+static void asan_start(gs_thread *from, gs_thread *to)
+{
+#ifdef RT_ASAN
+    __sanitizer_start_switch_fiber(from->state == RT_DEAD ? NULL : &from->asan_fake_stack,
+                                   to->asan_bottom, to->asan_size);
+#else
+    (void)from, (void)to;
+#endif
+}
+
+static void asan_finish(gs_thread *me, gs_thread *prev)
+{
+#ifdef RT_ASAN
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(me->asan_fake_stack, &bottom, &size);
+    if (!prev->asan_bottom) { /* the root: its bounds are learnt here */
+        prev->asan_bottom = bottom;
+        prev->asan_size = size;
+    }
+#else
+    (void)me, (void)prev;
+#endif
+}
+
+/* The thread that switched to us is either suspended (remember where) or
+ * dead, in which case it could not free its own stack: we do. */
+static void after_switch(rt_hub *h, rt_transfer tr)
+{
+    gs_thread *prev = tr.data;
+    if (prev->state != RT_DEAD) {
+        prev->ctx = tr.fctx;
+        return;
+    }
+    rt_stack_put(&h->stacks, prev->stack);
+    prev->stack = NULL;
+    if (prev->detached)
+        free(prev);
+}
+
+static void switch_to(rt_hub *h, gs_thread *to)
+{
+    gs_thread *from = h->current;
+    if (to == from) {
+        from->state = RT_RUNNING;
+        return;
+    }
+    h->current = to;
+    to->state = RT_RUNNING;
+    rt_stack_set_running(to->stack);
+    asan_start(from, to);
+    rt_transfer tr = jump_fcontext(to->ctx, from);
+    asan_finish(from, tr.data);
+    after_switch(h, tr);
+}
+
+/* ---- run queues ---- */
+
+static void push_next(rt_hub *h, gs_thread *t)
+{
+    t->state = RT_READY;
+    t->run_next = NULL;
+    if (h->next_tail)
+        h->next_tail->run_next = t;
+    else
+        h->next_head = t;
+    h->next_tail = t;
+}
+
+/* Move the next batch behind the current one. */
+static void take_next_batch(rt_hub *h)
+{
+    if (!h->next_head)
+        return;
+    if (h->ready_tail)
+        h->ready_tail->run_next = h->next_head;
+    else
+        h->ready_head = h->next_head;
+    h->ready_tail = h->next_tail;
+    h->next_head = h->next_tail = NULL;
+}
+
+static gs_thread *pop_ready(rt_hub *h)
+{
+    gs_thread *t = h->ready_head;
+    if (t) {
+        h->ready_head = t->run_next;
+        if (!h->ready_head)
+            h->ready_tail = NULL;
+    }
+    return t;
+}
+
+/* Leave the current thread (already queued or parked by the caller) for
+ * the next runnable one, or the loop. */
+static void schedule(rt_hub *h)
+{
+    gs_thread *t = pop_ready(h);
+    if (!t && h->next_head && ++h->batches % RT_POLL_EVERY != 0) {
+        take_next_batch(h);
+        t = pop_ready(h);
+    }
+    switch_to(h, t ? t : &h->loop);
+}
+
+/* ---- the loop thread ---- */
+
+static bool has_work(rt_hub *h)
+{
+    int n = event_base_get_num_events(h->base, EVENT_BASE_COUNT_ADDED |
+                                                   EVENT_BASE_COUNT_ACTIVE |
+                                                   EVENT_BASE_COUNT_VIRTUAL);
+    return n > h->internal || h->pending > 0;
+}
+
+static void loop_main(rt_transfer tr)
+{
+    rt_hub *h = tls_hub;
+    asan_finish(&h->loop, tr.data);
+    after_switch(h, tr);
+    for (;;) {
+        bool idle = !h->ready_head && !h->next_head;
+        bool root_waits = h->root.state == RT_WAITING;
+        if (root_waits && h->root_in_run && h->stop) {
+            h->stop = false;
+            rt_wake(&h->root, 0);
+        } else if (idle && root_waits && !has_work(h)) {
+            /* Nothing can wake anyone any more: gs_hub_run is done, any
+             * other wait of the root would last forever. */
+            rt_wake(&h->root, h->root_in_run ? 0 : -EDEADLK);
+        } else {
+            event_base_loop(h->base, idle ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+        }
+        take_next_batch(h);
+        gs_thread *t = pop_ready(h);
+        if (t)
+            switch_to(h, t);
+    }
+}
+
+/* ---- hub ---- */
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    rt_wake(arg, -ETIMEDOUT);
+}
+
+static rt_hub *hub_new(void)
+{
+    rt_hub *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    struct event_config *cfg = event_config_new();
+    if (cfg) {
+        /* One hub per OS thread: the base is never shared, needs no lock. */
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+        h->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    rt_stack_pool loop_pool;
+    rt_stack_pool_init(&loop_pool, RT_LOOP_STACK);
+    h->loop.stack = h->base ? rt_stack_get(&loop_pool) : NULL;
+    if (!h->loop.stack) {
+        if (h->base)
+            event_base_free(h->base);
+        free(h);
+        return NULL;
+    }
+    rt_stack_pool_init(&h->stacks, RT_STACK_DEFAULT);
+    rt_stack_guard_init();
+    h->root.hub = h->loop.hub = h;
+    h->root.state = RT_RUNNING;
+    h->current = &h->root;
+    evtimer_assign(&h->root.timer, h->base, on_timeout, &h->root);
+    h->loop.ctx = make_fcontext(rt_stack_top(h->loop.stack), RT_LOOP_STACK, loop_main);
+    h->loop.asan_bottom = rt_stack_bottom(h->loop.stack);
+    h->loop.asan_size = RT_LOOP_STACK;
+    return h;
+}
+
+rt_hub *rt_hub_get(void)
+{
+    if (!tls_hub)
+        tls_hub = hub_new();
+    return tls_hub;
+}
+
+rt_hub *rt_hub_peek(void)
+{
+    return tls_hub;
+}
+
+struct event_base *rt_hub_base(rt_hub *h)
+{
+    return h->base;
+}
+
+struct event_base *gs_hub_base(void)
+{
+    rt_hub *h = rt_hub_get();
+    return h ? h->base : NULL;
+}
+
+gs_thread *rt_current(void)
+{
+    rt_hub *h = rt_hub_get();
+    return h ? h->current : NULL;
+}
+
+void rt_hub_pending(rt_hub *h, int delta)
+{
+    h->pending += delta;
+}
+
+void rt_hub_internal_events(rt_hub *h, int delta)
+{
+    h->internal += delta;
+}
+
+int gs_hub_run(void)
+{
+    rt_hub *h = rt_hub_get();
+    if (!h)
+        return -ENOMEM;
+    if (h->current != &h->root || h->root_in_run)
+        return -EINVAL;
+    h->root_in_run = true;
+    h->stop = false;
+    h->root.state = RT_WAITING;
+    h->root.wq = NULL;
+    schedule(h);
+    h->root_in_run = false;
+    return 0;
+}
+
+void gs_hub_stop(void)
+{
+    rt_hub *h = rt_hub_get();
+    if (!h)
+        return;
+    h->stop = true;
+    event_base_loopbreak(h->base);
+}
+
+void gs_set_stack_size(size_t bytes)
+{
+    rt_hub *h = rt_hub_get();
+    if (h)
+        rt_stack_pool_resize(&h->stacks, bytes);
+}
+
+/* ---- waiting ---- */
+
+int64_t rt_effective_timeout(gs_thread *t, int64_t timeout_ms)
+{
+    if (!t->deadline)
+        return timeout_ms < 0 ? GS_FOREVER : timeout_ms;
+    int64_t left = t->deadline - gs_now_ms();
+    if (left < 0)
+        left = 0;
+    return timeout_ms < 0 || left < timeout_ms ? left : timeout_ms;
+}
+
+static void waitq_unlink(gs_thread *t)
+{
+    rt_waitq *q = t->wq;
+    if (t->wq_prev)
+        t->wq_prev->wq_next = t->wq_next;
+    else
+        q->head = t->wq_next;
+    if (t->wq_next)
+        t->wq_next->wq_prev = t->wq_prev;
+    else
+        q->tail = t->wq_prev;
+    t->wq = NULL;
+    t->wq_prev = t->wq_next = NULL;
+}
+
+int rt_wait(rt_waitq *q, int64_t timeout_ms)
+{
+    rt_hub *h = rt_hub_get();
+    gs_thread *t = h->current;
+    if (t == &h->loop)
+        return -EDEADLK; /* a libevent callback cannot park */
+    if (t->cancelled && !t->uninterruptible)
+        return -ECANCELED;
+    int64_t to = rt_effective_timeout(t, timeout_ms);
+    if (to == 0)
+        return -ETIMEDOUT;
+    if (q) {
+        t->wq = q;
+        t->wq_next = NULL;
+        t->wq_prev = q->tail;
+        if (q->tail)
+            q->tail->wq_next = t;
+        else
+            q->head = t;
+        q->tail = t;
+    }
+    if (to > 0) {
+        struct timeval tv = {.tv_sec = to / 1000, .tv_usec = (to % 1000) * 1000};
+        event_add(&t->timer, &tv);
+    }
+    t->state = RT_WAITING;
+    t->wake = 0;
+    schedule(h);
+    return t->wake;
+}
+
+void rt_wake(gs_thread *t, int result)
+{
+    if (t->state != RT_WAITING)
+        return;
+    if (t->wq)
+        waitq_unlink(t);
+    if (evtimer_pending(&t->timer, NULL))
+        event_del(&t->timer);
+    t->wake = result;
+    push_next(t->hub, t);
+}
+
+int rt_wake_one(rt_waitq *q, int result)
+{
+    if (!q->head)
+        return 0;
+    rt_wake(q->head, result);
+    return 1;
+}
+
+int rt_wake_all(rt_waitq *q, int result)
+{
+    int n = 0;
+    while (q->head) {
+        rt_wake(q->head, result);
+        n++;
+    }
+    return n;
+}
+
+/* ---- green threads ---- */
+
+static void thread_exit(rt_hub *h, gs_thread *t)
+{
+    rt_link *l = t->links;
+    while (l) {
+        rt_link *next = l->next;
+        l->cb(t, t->result, l->arg);
+        free(l);
+        l = next;
+    }
+    t->links = NULL;
+    rt_wake_all(&t->joiners, 0);
+    h->live--;
+    t->state = RT_DEAD;
+    schedule(h); /* never returns: the next thread frees our stack */
+}
+
+static void thread_main(rt_transfer tr)
+{
+    rt_hub *h = tls_hub;
+    gs_thread *t = h->current;
+    asan_finish(t, tr.data);
+    after_switch(h, tr);
+    t->result = t->fn(t->arg);
+    thread_exit(h, t);
+}
+
+static gs_thread *spawn(gs_fn fn, void *arg, bool detached)
+{
+    rt_hub *h = rt_hub_get();
+    if (!h)
+        return NULL;
+    gs_thread *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->stack = rt_stack_get(&h->stacks);
+    if (!t->stack) {
+        free(t);
+        return NULL;
+    }
+    t->hub = h;
+    t->fn = fn;
+    t->arg = arg;
+    t->detached = detached;
+    t->asan_bottom = rt_stack_bottom(t->stack);
+    t->asan_size = (char *)rt_stack_top(t->stack) - (char *)t->asan_bottom;
+    t->ctx = make_fcontext(rt_stack_top(t->stack), t->asan_size, thread_main);
+    evtimer_assign(&t->timer, h->base, on_timeout, t);
+    h->live++;
+    push_next(h, t);
+    return t;
+}
+
+gs_thread *gs_spawn(gs_fn fn, void *arg)
+{
+    return spawn(fn, arg, false);
+}
+
+int gs_spawn_n(gs_fn fn, void *arg)
+{
+    return spawn(fn, arg, true) ? 0 : -ENOMEM;
+}
+
+int gs_join(gs_thread *t, void **result, int64_t timeout_ms)
+{
+    if (!t)
+        return -EINVAL;
+    if (t == rt_current())
+        return -EDEADLK;
+    if (t->state != RT_DEAD) {
+        int r = rt_wait(&t->joiners, timeout_ms);
+        if (r < 0)
+            return r;
+    }
+    if (result)
+        *result = t->result;
+    free(t);
+    return 0;
+}
+
+int gs_kill(gs_thread *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (t->state == RT_DEAD)
+        return 0;
+    t->cancelled = true;
+    if (t->state == RT_WAITING && !t->uninterruptible)
+        rt_wake(t, -ECANCELED);
+    return 0;
+}
+
+int gs_yield(void)
+{
+    rt_hub *h = rt_hub_get();
+    gs_thread *t = h->current;
+    if (t->cancelled)
+        return -ECANCELED;
+    if (t == &h->loop)
+        return -EDEADLK;
+    push_next(h, t);
+    schedule(h);
+    return 0;
+}
+
+int gs_sleep(int64_t ms)
+{
+    if (ms <= 0)
+        return gs_yield();
+    gs_thread *t = rt_current();
+    bool by_deadline = t->deadline && t->deadline < gs_now_ms() + ms;
+    int r = rt_wait(NULL, ms);
+    return r == -ETIMEDOUT && !by_deadline ? 0 : r;
+}
+
+int gs_link(gs_thread *t, void (*cb)(gs_thread *, void *, void *), void *arg)
+{
+    if (t->state == RT_DEAD) {
+        cb(t, t->result, arg);
+        return 0;
+    }
+    rt_link *l = malloc(sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->cb = cb;
+    l->arg = arg;
+    l->next = NULL;
+    rt_link **p = &t->links;
+    while (*p)
+        p = &(*p)->next;
+    *p = l;
+    return 0;
+}
+
+gs_thread *gs_self(void)
+{
+    return rt_current();
+}
+
+bool gs_cancelled(void)
+{
+    gs_thread *t = rt_current();
+    return t && t->cancelled;
+}
+
+void gs_deadline_begin(gs_deadline *d, int64_t ms)
+{
+    gs_thread *t = rt_current();
+    d->prev = t->deadline;
+    if (ms < 0)
+        return;
+    int64_t at = gs_now_ms() + ms;
+    if (at == 0)
+        at = 1; /* 0 means "no deadline" */
+    if (!t->deadline || at < t->deadline)
+        t->deadline = at;
+}
+
+void gs_deadline_end(gs_deadline *d)
+{
+    rt_current()->deadline = d->prev;
+}

@@ -1,0 +1,89 @@
+/*
+ * hub.h -- the scheduler inside the runtime: green threads, the per-OS-
+ * thread hub, and the one primitive every wait is built on (rt_wait /
+ * rt_wake). Other runtime modules build queues, events and I/O on it.
+ */
+#ifndef RT_HUB_H
+#define RT_HUB_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "greenserve.h"
+#include "runtime/fcontext.h"
+#include "runtime/stack.h"
+
+typedef struct rt_hub rt_hub;
+
+/* A list of parked green threads, served first in, first out. */
+typedef struct rt_waitq {
+    gs_thread *head, *tail;
+} rt_waitq;
+
+typedef struct rt_link rt_link;
+
+enum rt_state { RT_READY, RT_RUNNING, RT_WAITING, RT_DEAD };
+
+struct gs_thread {
+    rt_fctx ctx;            /* where to resume it */
+    rt_hub *hub;
+    rt_stack *stack;        /* NULL for the root and once dead */
+    gs_fn fn;
+    void *arg;
+    void *result;
+    enum rt_state state;
+    bool cancelled;         /* gs_kill'd: every wait returns -ECANCELED */
+    bool detached;          /* freed at exit, nobody joins */
+    bool uninterruptible;   /* the current wait ignores kill (offload) */
+    gs_thread *run_next;    /* run queue link */
+    rt_waitq *wq;           /* the queue it is parked on, if any */
+    gs_thread *wq_prev, *wq_next;
+    int wake;               /* what the current wait returns */
+    void *wait_data;        /* a value handed over by the waker */
+    int64_t deadline;       /* absolute gs_now_ms bound on waits; 0 = none */
+    struct event timer;     /* the current wait's timeout */
+    rt_waitq joiners;
+    rt_link *links;
+    void *asan_fake_stack;
+    const void *asan_bottom;
+    size_t asan_size;
+};
+
+/* The hub of the calling OS thread, created on first use (NULL if out of
+ * memory). */
+rt_hub *rt_hub_get(void);
+/* The calling OS thread's hub if it has one, without creating it. */
+rt_hub *rt_hub_peek(void);
+struct event_base *rt_hub_base(rt_hub *h);
+
+/* The running green thread (the root when none). */
+gs_thread *rt_current(void);
+
+/* Park the current green thread on q (which may be NULL: only a timeout,
+ * a kill or an explicit rt_wake ends the wait) for at most timeout_ms.
+ * Returns what the waker passed to rt_wake, -ETIMEDOUT, -ECANCELED, or
+ * -EDEADLK when nothing is left that could ever wake it. */
+int rt_wait(rt_waitq *q, int64_t timeout_ms);
+
+/* Make t runnable; its rt_wait returns `result`. No-op unless t waits.
+ * Never switches. */
+void rt_wake(gs_thread *t, int result);
+
+/* Wake the longest waiter / every waiter of q. Return how many woke. */
+int rt_wake_one(rt_waitq *q, int result);
+int rt_wake_all(rt_waitq *q, int result);
+static inline bool rt_waitq_empty(const rt_waitq *q) { return q->head == NULL; }
+
+/* Bookkeeping that tells the hub a wait without an event of its own is
+ * pending (thread pool jobs), and how many registered events are the
+ * runtime's own and must not keep gs_hub_run alive. */
+void rt_hub_pending(rt_hub *h, int delta);
+void rt_hub_internal_events(rt_hub *h, int delta);
+
+/* Effective timeout for a wait of timeout_ms under the current deadline:
+ * GS_FOREVER, or >= 0. */
+int64_t rt_effective_timeout(gs_thread *t, int64_t timeout_ms);
+
+#endif

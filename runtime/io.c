@@ -1,0 +1,266 @@
+/*
+ * io.c -- green I/O: the per-hub descriptor table and the calls built on
+ * it (gs_wait_fd, accept, connect, read, write, sendfile, close).
+ */
+#include "runtime/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/hub.h"
+
+typedef struct rt_fd {
+    struct event ev;
+    int fd;
+    unsigned ready;          /* edges recorded and not consumed by a wait */
+    rt_waitq readers, writers, both;
+    void (*notify)(int fd, int events, void *arg);
+    void *notify_arg;
+} rt_fd;
+
+/* Indexed by descriptor, one table per OS thread (= per hub). */
+static __thread rt_fd **tab;
+static __thread size_t tab_len;
+
+static void on_fd(evutil_socket_t fd, short what, void *arg)
+{
+    rt_fd *f = arg;
+    unsigned got = 0;
+    if (what & EV_READ)
+        got |= GS_READ;
+    if (what & EV_WRITE)
+        got |= GS_WRITE;
+    if (what & EV_CLOSED)
+        got |= GS_READ | RT_IO_HUP;
+    f->ready |= got;
+    if (got & GS_READ)
+        rt_wake_all(&f->readers, 0);
+    if (got & GS_WRITE)
+        rt_wake_all(&f->writers, 0);
+    rt_wake_all(&f->both, 0);
+    if (f->notify)
+        f->notify((int)fd, (int)got, f->notify_arg);
+}
+
+static rt_fd *fd_get(int fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd < tab_len && tab[fd])
+        return tab[fd];
+    rt_hub *h = rt_hub_get();
+    if (!h)
+        return NULL;
+    if ((size_t)fd >= tab_len) {
+        size_t n = tab_len ? tab_len : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        rt_fd **t = realloc(tab, n * sizeof(*t));
+        if (!t)
+            return NULL;
+        memset(t + tab_len, 0, (n - tab_len) * sizeof(*t));
+        tab = t;
+        tab_len = n;
+    }
+    rt_fd *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->fd = fd;
+    event_assign(&f->ev, rt_hub_base(h), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+                 on_fd, f);
+    if (event_add(&f->ev, NULL) < 0) {
+        free(f);
+        return NULL;
+    }
+    rt_hub_internal_events(h, 1);
+    tab[fd] = f;
+    return f;
+}
+
+static int park(rt_fd *f, int what, int64_t timeout_ms)
+{
+    rt_waitq *q = what == GS_READ ? &f->readers : what == GS_WRITE ? &f->writers : &f->both;
+    rt_hub *h = rt_hub_get();
+    rt_hub_pending(h, 1);
+    int r = rt_wait(q, timeout_ms);
+    rt_hub_pending(h, -1);
+    if (r < 0)
+        return r;
+    /* A wake is an edge: take the readiness it brought. */
+    unsigned got = f->ready & ((unsigned)what | RT_IO_HUP);
+    f->ready &= ~(unsigned)what;
+    return got ? (int)got : what;
+}
+
+int rt_io_wait(int fd, int what, int64_t timeout_ms)
+{
+    rt_fd *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    f->ready &= ~(unsigned)what;
+    return park(f, what, timeout_ms);
+}
+
+int gs_wait_fd(int fd, int what, int64_t timeout_ms)
+{
+    what &= GS_READ | GS_WRITE;
+    if (!what)
+        return -EINVAL;
+    rt_fd *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    unsigned got = f->ready & (unsigned)what;
+    if (got) {
+        f->ready &= ~got;
+        return (int)got;
+    }
+    int r = park(f, what, timeout_ms);
+    return r < 0 ? r : (r & what ? r & what : what);
+}
+
+bool rt_io_hup(int fd)
+{
+    return fd >= 0 && (size_t)fd < tab_len && tab[fd] && (tab[fd]->ready & RT_IO_HUP);
+}
+
+int rt_io_notify(int fd, void (*cb)(int, int, void *), void *arg)
+{
+    rt_fd *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    f->notify = cb;
+    f->notify_arg = arg;
+    return 0;
+}
+
+int gs_close(int fd)
+{
+    if (fd >= 0 && (size_t)fd < tab_len && tab[fd]) {
+        rt_fd *f = tab[fd];
+        tab[fd] = NULL;
+        event_del(&f->ev);
+        rt_hub_internal_events(rt_hub_get(), -1);
+        rt_wake_all(&f->readers, -EBADF);
+        rt_wake_all(&f->writers, -EBADF);
+        rt_wake_all(&f->both, -EBADF);
+        free(f);
+    }
+    return close(fd) < 0 ? -errno : 0;
+}
+
+int gs_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    int fdfl = fcntl(fd, F_GETFD);
+    if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The time left of a call-wide timeout that started at `start`. */
+static int64_t left(int64_t timeout_ms, int64_t start)
+{
+    if (timeout_ms < 0)
+        return GS_FOREVER;
+    int64_t l = timeout_ms - (gs_now_ms() - start);
+    return l > 0 ? l : 0;
+}
+
+int gs_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen, int64_t timeout_ms)
+{
+    for (;;) {
+        int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int r = rt_io_wait(lfd, GS_READ, timeout_ms);
+        if (r < 0)
+            return r;
+    }
+}
+
+int gs_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t timeout_ms)
+{
+    if (connect(fd, addr, addrlen) == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EINTR)
+        return -errno;
+    int r = rt_io_wait(fd, GS_WRITE, timeout_ms);
+    if (r < 0)
+        return r;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+ssize_t gs_fd_read(int fd, void *buf, size_t n, int64_t timeout_ms)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int w = rt_io_wait(fd, GS_READ, timeout_ms);
+        if (w < 0)
+            return w;
+    }
+}
+
+ssize_t gs_fd_write(int fd, const void *buf, size_t n, int64_t timeout_ms)
+{
+    int64_t start = gs_now_ms();
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = write(fd, (const char *)buf + done, n - done);
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno != EAGAIN)
+            return -errno;
+        int w = rt_io_wait(fd, GS_WRITE, left(timeout_ms, start));
+        if (w < 0)
+            return w;
+    }
+    return (ssize_t)n;
+}
+
+ssize_t gs_sendfile(int out, int in, off_t *offset, size_t n, int64_t timeout_ms)
+{
+    int64_t start = gs_now_ms();
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = sendfile(out, in, offset, n - done);
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            break; /* the file ended */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int w = rt_io_wait(out, GS_WRITE, left(timeout_ms, start));
+        if (w < 0)
+            return w;
+    }
+    return (ssize_t)done;
+}

@@ -1,0 +1,29 @@
+/*
+ * io.h -- the hub's descriptor table. Every descriptor a green thread
+ * waits on is registered once, edge-triggered, for read, write and peer
+ * close; the callbacks only record readiness and wake waiters, so a wait
+ * costs no epoll_ctl.
+ */
+#ifndef RT_IO_H
+#define RT_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Seen in addition to GS_READ / GS_WRITE: the peer closed or reset. */
+#define RT_IO_HUP 4
+
+/* Park until a new readiness edge for `what` on fd, ignoring any edge
+ * recorded earlier: for callers that just got EAGAIN or a short read and
+ * so know the descriptor is drained. Returns the ready subset of `what`
+ * (plus RT_IO_HUP), -ETIMEDOUT, -ECANCELED or -EBADF. Switches. */
+int rt_io_wait(int fd, int what, int64_t timeout_ms);
+
+/* Whether the peer's close or reset has been seen on fd. Never switches. */
+bool rt_io_hup(int fd);
+
+/* Call cb(fd, events, arg) from the loop on each edge on fd (after
+ * waking its waiters), until cleared with cb = NULL. One per fd. */
+int rt_io_notify(int fd, void (*cb)(int fd, int events, void *arg), void *arg);
+
+#endif
