@@ -1,0 +1,80 @@
+/*
+ * options.h -- the command line turned into one validated settings struct.
+ *
+ * Every option is a row of one table (name, kind, where it lands in the
+ * struct, help text), so the command line, --help and a config file all go
+ * through the same setter: cfg_set(settings, "max-body", "10m", ...). A new
+ * option (--workers, --threads) is a new field and a new row; a config file
+ * (--config, INI) is a loop calling cfg_set for each key.
+ *
+ * Strings in the settings point into argv (or into what the caller passed
+ * to cfg_set) and are borrowed: keep them alive as long as the settings.
+ */
+#ifndef CFG_OPTIONS_H
+#define CFG_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "http/http.h"
+
+#define CFG_VERSION      "0.1.0"
+#define CFG_DEFAULT_BIND "127.0.0.1:8080"
+
+/* Exit status for a usage, config or plugin error (0 = clean stop). */
+#define CFG_EXIT_USAGE 2
+
+/* A listening address as written on the command line. */
+typedef struct cfg_bind {
+    const char *text; /* as given: "127.0.0.1:8080", "[::1]:80", "unix:/run/gs.sock" */
+    bool is_unix;
+    char host[256]; /* numeric address or name; "" = every address */
+    char port[8];   /* decimal, "0" = any free port */
+    char path[108]; /* unix socket path (sizeof sun_path) */
+} cfg_bind;
+
+/* PREFIX=PATH.so[:ARGS] */
+typedef struct cfg_mount {
+    char *prefix; /* "/" or "/chat": normalised, no trailing slash */
+    char *path;   /* the .so; "./" added when it has no '/' */
+    char *args;   /* text after "PATH.so:", "" when absent */
+} cfg_mount;
+
+typedef struct cfg_settings {
+    cfg_bind *binds;
+    size_t nbinds;
+    cfg_mount *mounts;
+    size_t nmounts;
+    http_limits limits;
+    const char *access_log;      /* path, "-" for stdout, NULL when off */
+    const char *error_log;       /* path, NULL for stderr */
+    int64_t graceful_timeout_ms; /* how long a stop waits for requests */
+} cfg_settings;
+
+enum cfg_action { CFG_RUN, CFG_HELP, CFG_VERSION_SHOWN };
+
+/* The defaults of every option (binds and mounts empty). */
+void cfg_defaults(cfg_settings *s);
+
+/* Set one option by its long name (without "--") from its text value, as
+ * the command line and a config file do. Returns 0, or -EINVAL with a
+ * message naming the option in err. */
+int cfg_set(cfg_settings *s, const char *name, const char *value, char *err, size_t errlen);
+
+/* Add a mount from its PREFIX=PATH.so[:ARGS] text. 0 or -EINVAL (err). */
+int cfg_add_mount(cfg_settings *s, const char *spec, char *err, size_t errlen);
+
+/* Fill s from argv (starting from cfg_defaults), then validate it as a
+ * whole. Returns CFG_RUN, CFG_HELP / CFG_VERSION_SHOWN (the caller prints
+ * cfg_usage / the version and exits 0), or -EINVAL with a message in err.
+ * Uses getopt_long: call it once per process. */
+int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t errlen);
+
+/* Print the usage with every option and its default. */
+void cfg_usage(FILE *out, const char *prog);
+
+/* Free what cfg_parse_args / cfg_set / cfg_add_mount allocated. */
+void cfg_free(cfg_settings *s);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * inflight.h -- the requests running in handlers on this hub (OS thread).
+ *
+ * Each is recorded when its handler starts, with its app, method and path
+ * already formatted, so that a crash report can be written from a signal
+ * handler without formatting or allocating anything. A graceful stop asks
+ * the same list which connections are inside a handler.
+ */
+#ifndef SRV_INFLIGHT_H
+#define SRV_INFLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "greenserve.h"
+
+typedef struct srv_inflight {
+    gs_thread *thread;                /* the green thread running the handler */
+    struct srv_inflight *prev, *next; /* this hub's list */
+    size_t len;
+    char what[232]; /* app "hello", request "GET /hello/x" */
+} srv_inflight;
+
+/* Record that the calling green thread starts app's handler for r. f
+ * usually lives on the handler's own stack: it must stay put until
+ * srv_inflight_end. Never switches. */
+void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r);
+void srv_inflight_end(srv_inflight *f);
+
+/* How many handlers run on this hub. Never switches. */
+size_t srv_inflight_count(void);
+
+/* The threads running a handler now, as a sorted array the caller frees
+ * (NULL with *n = 0 when none; NULL with *n > 0 when out of memory), and
+ * whether t is among them. Never switch. */
+gs_thread **srv_inflight_snapshot(size_t *n);
+bool srv_inflight_contains(gs_thread *const *snap, size_t n, const gs_thread *t);
+
+/* On SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT, write one error-log line
+ * naming the signal and the request the crashing green thread was
+ * handling, then let the signal take its course: the handler that was
+ * there before ours (the stack overflow report) runs, and the process
+ * dies by that signal. Install after the hub exists. 0 or -errno. */
+int srv_inflight_catch_crashes(void);
+
+#endif
