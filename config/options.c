@@ -343,6 +343,7 @@ int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t err
     long_options(opts);
     cfg_defaults(s);
     opterr = 0; /* we word the errors ourselves */
+    optind = 0; /* and start afresh each call */
     int c, r = 0;
     while (r == 0 && (c = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
         if (c == OPT_HELP)

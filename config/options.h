@@ -68,7 +68,7 @@ int cfg_add_mount(cfg_settings *s, const char *spec, char *err, size_t errlen);
 /* Fill s from argv (starting from cfg_defaults), then validate it as a
  * whole. Returns CFG_RUN, CFG_HELP / CFG_VERSION_SHOWN (the caller prints
  * cfg_usage / the version and exits 0), or -EINVAL with a message in err.
- * Uses getopt_long: call it once per process. */
+ * Uses getopt_long (resetting it): not thread-safe. */
 int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t errlen);
 
 /* Print the usage with every option and its default. */
