@@ -139,6 +139,14 @@ void gs_deadline_end(gs_deadline *d);
 
 /* ------------------------------------------------------------------------
  * Synchronisation. Objects belong to the hub (OS thread) that created them.
+ * Releasing calls (send, put to a waiting getter, release) never switch:
+ * they hand the value, item or unit straight to the longest waiter, which
+ * keeps it even if it is killed or its timeout falls due before it runs
+ * again (only its next wait returns -ECANCELED). A call that need not wait
+ * succeeds even in a killed thread. A wait made from a libevent callback,
+ * which cannot park, returns -EDEADLK; so does one by the root thread when
+ * nothing is left that could end it. Freeing an object wakes any thread
+ * still parked on it with -EIDRM (a bug in the caller, but not a crash).
  * ---------------------------------------------------------------------- */
 
 /* Event: one sender, many waiters, one use; carries a value or an error.
@@ -148,9 +156,11 @@ void gs_deadline_end(gs_deadline *d);
 typedef struct gs_event gs_event;
 
 gs_event *gs_event_new(void);             /* NULL if out of memory */
-void gs_event_free(gs_event *ev);         /* no waiter may remain */
+/* No waiter may remain; an event may be freed as soon as it is sent, even
+ * before the waiters it woke have run. */
+void gs_event_free(gs_event *ev);
 int gs_event_send(gs_event *ev, void *value);   /* 0, or -EALREADY if sent */
-int gs_event_send_error(gs_event *ev, int err); /* err < 0; 0 or -EALREADY */
+int gs_event_send_error(gs_event *ev, int err); /* err < 0 (else -EINVAL); 0 or -EALREADY */
 /* Wait for the send. Returns 0 and the value, the error sent, -ETIMEDOUT
  * or -ECANCELED. Switches unless already sent. */
 int gs_event_wait(gs_event *ev, void **value, int64_t timeout_ms);
@@ -164,18 +174,20 @@ typedef struct gs_queue gs_queue;
 
 gs_queue *gs_queue_new(size_t capacity);  /* NULL if out of memory */
 void gs_queue_free(gs_queue *q);          /* items left are not freed */
-/* Append item, waiting while a bounded queue is full. 0, -ETIMEDOUT,
- * -ECANCELED, -ENOMEM. Switches only when full. */
+/* Append item, waiting while a bounded queue is full; with a getter
+ * waiting, hand the item to it instead. 0, -ETIMEDOUT, -ECANCELED,
+ * -ENOMEM. Switches only when full. */
 int gs_queue_put(gs_queue *q, void *item, int64_t timeout_ms);
 /* Take the oldest item, waiting while empty. 0, -ETIMEDOUT, -ECANCELED.
- * Switches only when empty. */
+ * Switches only when empty. item may be NULL to drop it. */
 int gs_queue_get(gs_queue *q, void **item, int64_t timeout_ms);
+/* Items held in the queue (not those of putters still waiting). */
 size_t gs_queue_len(const gs_queue *q);
 
 /* Counting semaphore. */
 typedef struct gs_sem gs_sem;
 
-gs_sem *gs_sem_new(unsigned value);
+gs_sem *gs_sem_new(unsigned value); /* NULL if out of memory */
 void gs_sem_free(gs_sem *s);
 int gs_sem_acquire(gs_sem *s, int64_t timeout_ms); /* 0, -ETIMEDOUT, -ECANCELED */
 void gs_sem_release(gs_sem *s);                    /* never switches */
@@ -184,15 +196,18 @@ void gs_sem_release(gs_sem *s);                    /* never switches */
  * waits for a place. A task fails when it returns a negative value. */
 typedef struct gs_pool gs_pool;
 
-gs_pool *gs_pool_new(unsigned size);
+gs_pool *gs_pool_new(unsigned size); /* NULL if out of memory or size is 0 */
 /* Frees the pool; tasks still running keep running but must not touch it:
  * call gs_pool_waitall first. */
 void gs_pool_free(gs_pool *p);
-/* Start fn(arg) once the pool has room. 0, -ETIMEDOUT, -ECANCELED, -ENOMEM. */
+/* Start fn(arg) once the pool has room. 0, -ETIMEDOUT, -ECANCELED, -ENOMEM.
+ * Never switches when there is room: the task first runs when the caller
+ * next blocks or yields. */
 int gs_pool_spawn(gs_pool *p, int (*fn)(void *arg), void *arg, int64_t timeout_ms);
 /* Wait until every task has finished. Returns the number of tasks that
  * failed since the last waitall (>= 0), -ETIMEDOUT or -ECANCELED. */
 int gs_pool_waitall(gs_pool *p, int64_t timeout_ms);
+/* Places taken: tasks running or about to start. */
 unsigned gs_pool_running(const gs_pool *p);
 
 /* ------------------------------------------------------------------------
