@@ -101,10 +101,11 @@ test: all $(TEST_BIN) $(TEST_PLUGINS)
 valgrind: all $(TEST_BIN) $(TEST_PLUGINS)
 	@GS_BUILD=$(BUILD) GS_VALGRIND=1 tests/run-tests $(filter $(BUILD)/tests/runtime/%,$(TEST_BIN))
 
+# The example apps, each at /NAME; the access log on the terminal.
 run: all
 	@echo "greenserve on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@for a in $(APPS); do n=$$(basename $$a .so); echo "  http://127.0.0.1:8080/$$n/"; done
-	$(BIN) --bind 127.0.0.1:8080 $(foreach a,$(APPS),/$(basename $(notdir $(a)))=$(a))
+	$(BIN) --bind 127.0.0.1:8080 --access-log - $(foreach a,$(APPS),/$(basename $(notdir $(a)))=$(a))
 
 bench-runtime: all $(BUILD)/bench/bench_runtime
 	$(BUILD)/bench/bench_runtime

@@ -106,7 +106,8 @@ static int mount_apps(worker *w)
         app_mount *m = &w->apps[i];
         m->shim = *p->app;
         m->shim.handle = guarded_handle;
-        m->shim.init = NULL, m->shim.fini = NULL;
+        m->shim.init = NULL; /* the worker calls them, not http/ */
+        m->shim.fini = NULL;
         m->plugin = p;
         m->w = w;
         w->mounts[i] = (http_mount){.prefix = p->mount->prefix,
@@ -194,8 +195,10 @@ static void *accept_loop(void *arg)
             accept_failed(ac, fd);
         else if (w->nconns >= w->site.limits.max_conns)
             http_refuse_busy(&w->site, fd);
-        else if (conn_start(w, fd, &peer, len) < 0)
-            accept_failed(ac, -ENOMEM), gs_close(fd);
+        else if (conn_start(w, fd, &peer, len) < 0) {
+            gs_close(fd);
+            accept_failed(ac, -ENOMEM);
+        }
     }
 }
 

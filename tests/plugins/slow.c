@@ -1,5 +1,6 @@
 /* Fixture: answers "slept N ms" after sleeping N ms (the query string,
- * default 1000), or "cancelled" when the server cancels the wait. */
+ * default 1000), or "cancelled" when the server cancels the wait. It says
+ * "slow: sleeping" on stderr first, so a test knows the request is in. */
 #include <errno.h>
 #include <greenserve.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@ static int handle(gs_request *r, void *state)
     (void)state;
     const char *q = gs_env(r, "QUERY_STRING");
     long ms = q && *q ? atol(q) : 1000;
+    fprintf(stderr, "slow: sleeping %ld ms\n", ms);
     int w = gs_sleep(ms);
     char body[64];
     int n = w == 0 ? snprintf(body, sizeof(body), "slept %ld ms\n", ms)

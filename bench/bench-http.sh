@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench-http.sh [BUILD_DIR] -- greenserve against nginx on "Hello, World!".
+#
+# greenserve (one process, hello.so at /, access log off: its default) and
+# nginx-light (one worker, access_log off, `return 200 "Hello, World!"`)
+# each pinned to CPU 0, wrk pinned to CPU 1, one after the other:
+#   keep-alive      wrk -t1 -c100  -d10s
+#   pipelined       wrk -t1 -c100  -d10s -s bench/pipeline.lua  (depth 16)
+#   c1000           wrk -t1 -c1000 -d10s
+# For each: requests/s, p99 latency, and the server's CPU time per request
+# (utime + stime from /proc/PID/stat before and after, over the requests
+# wrk completed). Prints a Markdown table for bench/RESULTS.md.
+#
+# Environment: DURATION (default 10s), PIPELINE_DEPTH (16), SCENARIOS
+# ("keepalive pipelined c1000"), GS_EXTRA (more greenserve options).
+set -euo pipefail
+
+BUILD=${1:-build}
+DURATION=${DURATION:-10s}
+SCENARIOS=${SCENARIOS:-"keepalive pipelined c1000"}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TICKS=$(getconf CLK_TCK)
+GS_PORT=18080
+NGINX_PORT=18081
+
+# -c1000: both servers and wrk need more descriptors than the usual 1024.
+ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d /tmp/bench-http.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+for tool in wrk nginx taskset; do
+    command -v "$tool" >/dev/null || { echo "bench-http: $tool is missing (make deps)" >&2; exit 1; }
+done
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "bench-http: nothing listens on port $1" >&2
+    exit 1
+}
+
+start_greenserve() {
+    taskset -c 0 "$BUILD/greenserve" --bind "127.0.0.1:$GS_PORT" --max-conns 19000 \
+        --error-log "$tmp/greenserve.log" ${GS_EXTRA:-} "/=$BUILD/apps/hello.so" &
+    gs_pid=$!
+    pids+=("$gs_pid")
+    wait_port "$GS_PORT"
+}
+
+start_nginx() {
+    mkdir -p "$tmp/nginx"
+    cat >"$tmp/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 19000; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    default_type text/plain;
+    client_body_temp_path $tmp/nginx;
+    proxy_temp_path $tmp/nginx;
+    fastcgi_temp_path $tmp/nginx;
+    uwsgi_temp_path $tmp/nginx;
+    scgi_temp_path $tmp/nginx;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 200 "Hello, World!"; }
+    }
+}
+CONF
+    taskset -c 0 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" &
+    ng_master=$!
+    pids+=("$ng_master")
+    wait_port "$NGINX_PORT"
+    # The worker serves; the master only supervises.
+    ng_pid=$(pgrep -P "$ng_master" | head -n1)
+}
+
+cpu_ticks() { # utime + stime: fields 14 and 15 (after the ")" of comm)
+    local s
+    s=$(cat "/proc/$1/stat")
+    s=${s##*) }
+    set -- $s
+    echo $(( ${12} + ${13} ))
+}
+
+# run NAME PID PORT SCENARIO -> one result line "name scenario rps p99 us_per_req"
+run() {
+    local name=$1 pid=$2 port=$3 scenario=$4 conns=100 script=()
+    case $scenario in
+        pipelined) script=(-s "$HERE/pipeline.lua") ;;
+        c1000) conns=1000 ;;
+    esac
+    local cmd=(taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" --latency "${script[@]}"
+               "http://127.0.0.1:$port/")
+    taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null
+    local before after
+    before=$(cpu_ticks "$pid")
+    "${cmd[@]}" >"$tmp/wrk.out"
+    after=$(cpu_ticks "$pid")
+    local requests rps p99 errors
+    requests=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+    rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")
+    p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")
+    errors=$(grep -E 'Socket errors|Non-2xx' "$tmp/wrk.out" | tr -s ' ' | paste -sd';' || true)
+    local us
+    us=$(awk -v t=$(( after - before )) -v hz="$TICKS" -v n="$requests" \
+        'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    echo "$name $scenario $rps $p99 $us ${errors:-none}" >>"$tmp/results"
+    echo "  $name $scenario: ${cmd[*]}" >&2
+    echo "    $rps req/s, p99 $p99, $us us CPU/request, errors: ${errors:-none}" >&2
+}
+
+echo "greenserve $("$BUILD/greenserve" --version | head -n1), $(nginx -v 2>&1), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)" >&2
+echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
+
+start_greenserve
+for s in $SCENARIOS; do run greenserve "$gs_pid" "$GS_PORT" "$s"; done
+kill "$gs_pid"; wait "$gs_pid" 2>/dev/null || true
+
+start_nginx
+for s in $SCENARIOS; do run nginx "$ng_pid" "$NGINX_PORT" "$s"; done
+kill "$ng_master"; wait "$ng_master" 2>/dev/null || true
+
+# The table: one row per scenario, greenserve next to nginx.
+awk '
+    { rps[$1, $2] = $3; p99[$1, $2] = $4; us[$1, $2] = $5; if (!seen[$2]++) order[++n] = $2 }
+    END {
+        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs |"
+        print "|---|---|---|---|---|---|---|---|---|"
+        for (i = 1; i <= n; i++) {
+            s = order[i]
+            printf "| %s | %.0f | %.0f | %.2fx | %s | %s | %.2f | %.2f | %.2fx |\n", s,
+                rps["greenserve", s], rps["nginx", s], rps["greenserve", s] / rps["nginx", s],
+                p99["greenserve", s], p99["nginx", s], us["greenserve", s], us["nginx", s],
+                us["nginx", s] / us["greenserve", s]
+        }
+    }' "$tmp/results"
+grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
