@@ -54,4 +54,10 @@ void http_serve(http_site *site, int fd, const struct sockaddr *peer, socklen_t 
  * reached limits.max_conns. Never blocks for long (one write attempt). */
 void http_refuse_busy(http_site *site, int fd);
 
+/* Write the calling thread's buffered access log lines now (they are
+ * otherwise written every few KiB, at least once a second, and when the
+ * worker's last connection closes). For shutdown and log reopening.
+ * Never switches. */
+void http_access_log_flush(void);
+
 #endif

@@ -1,0 +1,90 @@
+/*
+ * conn.h -- one client connection: its socket, its input and output
+ * buffers, its parser and its current request. Lives on the stack of the
+ * green thread that runs http_serve.
+ *
+ * Input: [req_start, pos) is parsed, [pos, in_len) is not. While a head is
+ * incomplete the buffer may be compacted or grown; once it is complete it
+ * stays put until the request ends, because gs_env hands out pointers into
+ * it. Output: responses accumulate in `out` and leave in one writev when
+ * the connection is about to wait, or when a streaming write asks for it.
+ */
+#ifndef HTTP_CONN_H
+#define HTTP_CONN_H
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <llhttp.h>
+#include <stdbool.h>
+#include <sys/uio.h>
+
+#include "http/http.h"
+#include "http/request.h"
+
+/* Pooled buffers: what a connection allocates for input and output. */
+#define HTTP_BUF_SIZE 4096
+
+struct http_conn {
+    http_site *site;
+    const http_limits *lim;
+    int fd;
+    char *in;
+    size_t in_cap, in_len, pos, req_start;
+    char *out;
+    size_t out_cap, out_len;
+    bool drained;            /* the last read came back short */
+    bool dead;               /* a write failed: nothing more can be sent */
+    bool hup;                /* the peer closed or reset */
+    bool close;              /* close once this response is out */
+    bool flushing;           /* out is in flight: only the flusher touches it */
+    bool fresh;              /* no request seen yet */
+    bool in_handler;
+    gs_thread *hup_waiter;   /* parked in http_wait: woken with -EPIPE */
+    struct event late_flush; /* see arm_late_flush in conn.c */
+    bool late_armed;
+    llhttp_t parser;
+    char peer[INET6_ADDRSTRLEN];
+    char peer_port[8];
+    char local[INET6_ADDRSTRLEN];
+    char local_port[8];
+    bool local_known;
+    gs_request req;
+};
+
+/* Read more input into c->in, parking (with output flushed first) until
+ * there is some or gs_now_ms() reaches `deadline` (GS_FOREVER: none).
+ * Returns bytes read, 0 at EOF, -ETIMEDOUT, -ECANCELED or -errno. */
+ssize_t http_conn_read(http_conn *c, int64_t deadline);
+
+/* As http_conn_read, into dst (at most n bytes) instead of c->in. */
+ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, int64_t deadline);
+
+/* Make room at the end of c->in for a read; see conn.h's top comment for
+ * what may move when. 0, -EMSGSIZE (a head past max_header_bytes) or
+ * -ENOMEM. */
+int http_conn_in_room(http_conn *c);
+
+/* Once the head is complete and before anything points into it: leave
+ * room after it for body reads (moving or growing the buffer). 0 or
+ * -ENOMEM. */
+int http_conn_body_room(http_conn *c);
+
+/* n more bytes at the end of c->out, growing it if needed; never switches.
+ * Returns where to write them, or NULL when out of memory. The caller
+ * adds n to c->out_len. */
+char *http_conn_out_reserve(http_conn *c, size_t n);
+
+/* Send c->out and then iov[0..n) in one writev (or several, when the
+ * socket is full), bounded by the write timeout. Returns 0, or -EPIPE /
+ * -ETIMEDOUT / -ECANCELED, after which the connection is dead. */
+int http_conn_flush(http_conn *c, const struct iovec *iov, int n);
+
+/* Fill c->local / c->local_port from getsockname, once. */
+void http_conn_local(http_conn *c);
+
+/* Log an error line about c's current request:
+ *   <message>; client 127.0.0.1:5000; request "GET / HTTP/1.1"        */
+void http_conn_log(http_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

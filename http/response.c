@@ -1,0 +1,534 @@
+/*
+ * response.c -- gs_start_response, gs_write, the end of a response, and
+ * the server's own error answers.
+ *
+ * Headers are formatted straight into the connection's output buffer when
+ * the response starts (nothing is sent yet). A Content-Length body is held
+ * there too, so a small response leaves in one syscall, together with any
+ * pipelined responses before it; chunked and close-delimited writes go
+ * out at once, since streaming is their point.
+ */
+#include "http/response.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "http/body.h"
+#include "http/date.h"
+#include "runtime/io.h"
+#include "runtime/log.h"
+
+/* Chunks up to this size are copied next to their size line: one buffer,
+ * one send. Bigger ones go out from the caller's memory (writev). */
+#define SMALL_WRITE 1024
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ---- building blocks ---- */
+
+typedef struct wbuf {
+    char *p;
+} wbuf;
+
+static void put(wbuf *w, const char *s, size_t n)
+{
+    memcpy(w->p, s, n);
+    w->p += n;
+}
+
+static void put_str(wbuf *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+static void put_status_line(wbuf *w, int status)
+{
+    char code[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), ' '};
+    PUT_LIT(w, "HTTP/1.1 ");
+    put(w, code, 4);
+    put_str(w, http_reason(status));
+    PUT_LIT(w, "\r\n");
+}
+
+/* Server and Date, minus those the handler set itself. */
+static void put_date_lines(wbuf *w, bool server, bool date)
+{
+    size_t n;
+    const char *lines = http_date_lines(&n);
+    if (server && date)
+        put(w, lines, n);
+    else if (server)
+        put(w, lines, HTTP_SERVER_LINE_LEN);
+    else if (date)
+        put(w, lines + HTTP_SERVER_LINE_LEN, n - HTTP_SERVER_LINE_LEN);
+}
+
+/* Room for a status line, Server, Date, framing and Connection headers. */
+#define FIXED_HEAD 256
+
+/* ---- gs_start_response ---- */
+
+typedef struct head_meta {
+    int64_t length;     /* the handler's Content-Length, -1 when none */
+    bool date, server;  /* set by the handler */
+    bool close;         /* the handler said "Connection: close" */
+    size_t bytes;       /* the handler's header lines, formatted */
+    const char *bad;    /* the offending name, when refused */
+} head_meta;
+
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* CR and LF would let a value end the header (response splitting); the
+ * other controls are just as invalid. */
+static bool value_ok(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool parse_length(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool has_close_token(const char *v)
+{
+    for (const char *p = v; (p = strcasestr(p, "close")); p += 5) {
+        bool starts = p == v || p[-1] == ',' || p[-1] == ' ' || p[-1] == '\t';
+        bool ends = p[5] == '\0' || p[5] == ',' || p[5] == ' ' || p[5] == '\t';
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
+/* One name/value pair; false refuses the response. Connection is ours to
+ * write (only "close" is taken from it), Transfer-Encoding too. */
+static bool scan_pair(const char *name, const char *value, head_meta *m)
+{
+    m->bad = name;
+    if (!value || !name_ok(name) || !value_ok(value))
+        return false;
+    if (strcasecmp(name, "transfer-encoding") == 0)
+        return false;
+    if (strcasecmp(name, "content-length") == 0 && !parse_length(value, &m->length))
+        return false;
+    if (strcasecmp(name, "connection") == 0) {
+        m->close = m->close || has_close_token(value);
+        return true;
+    }
+    m->date = m->date || strcasecmp(name, "date") == 0;
+    m->server = m->server || strcasecmp(name, "server") == 0;
+    m->bytes += strlen(name) + strlen(value) + 4;
+    return true;
+}
+
+static bool scan_headers(const char *const *h, head_meta *m)
+{
+    *m = (head_meta){.length = -1};
+    for (; h && *h; h += 2)
+        if (!scan_pair(h[0], h[1], m))
+            return false;
+    return true;
+}
+
+static void put_headers(wbuf *w, const char *const *h)
+{
+    for (; h && *h; h += 2) {
+        if (strcasecmp(h[0], "connection") == 0)
+            continue;
+        put_str(w, h[0]);
+        PUT_LIT(w, ": ");
+        put_str(w, h[1]);
+        PUT_LIT(w, "\r\n");
+    }
+}
+
+static http_frame choose_frame(gs_request *r, int status, const head_meta *m)
+{
+    if (r->head_method || status == 204 || status == 304)
+        return HTTP_FRAME_NONE;
+    if (m->length >= 0)
+        return HTTP_FRAME_LENGTH;
+    return r->minor >= 1 ? HTTP_FRAME_CHUNKED : HTTP_FRAME_CLOSE;
+}
+
+/* Whether the connection survives this response, known now: the client's
+ * wish, the handler's, the framing's, and what is left of the body. */
+static bool must_close(gs_request *r, const head_meta *m)
+{
+    return r->c->close || !r->keep_alive || m->close || r->frame == HTTP_FRAME_CLOSE ||
+           (!r->body_done && !http_body_drainable(r));
+}
+
+static void put_connection(wbuf *w, gs_request *r)
+{
+    if (r->c->close)
+        PUT_LIT(w, "Connection: close\r\n");
+    else if (r->minor == 0)
+        PUT_LIT(w, "Connection: keep-alive\r\n");
+}
+
+static int refuse(gs_request *r, const char *name)
+{
+    r->refused = true;
+    char shown[64];
+    size_t i = 0;
+    for (; name && name[i] && i < sizeof(shown) - 1; i++)
+        shown[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+    shown[i] = '\0';
+    http_conn_log(r->c, "app %s: response header \"%s\" refused (control character, CR/LF, "
+                        "bad name, or Transfer-Encoding)",
+                  r->mount ? r->mount->app->name : "-", shown);
+    return -EINVAL;
+}
+
+static int start(gs_request *r, int status, const char *const *headers)
+{
+    http_conn *c = r->c;
+    head_meta m;
+    if (!scan_headers(headers, &m))
+        return refuse(r, m.bad);
+    r->status = status;
+    r->resp_len = m.length;
+    r->frame = choose_frame(r, status, &m);
+    c->close = must_close(r, &m);
+    char *p = http_conn_out_reserve(c, FIXED_HEAD + m.bytes);
+    if (!p)
+        return -ENOMEM;
+    wbuf w = {p};
+    put_status_line(&w, status);
+    put_date_lines(&w, !m.server, !m.date);
+    put_headers(&w, headers);
+    if (r->frame == HTTP_FRAME_CHUNKED)
+        PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
+    put_connection(&w, r);
+    PUT_LIT(&w, "\r\n");
+    r->out_start = c->out_len;
+    c->out_len += (size_t)(w.p - p);
+    r->started = true;
+    return 0;
+}
+
+int gs_start_response(gs_request *r, int status, const char *const *headers)
+{
+    if (r->started)
+        return -EALREADY;
+    if (r->refused)
+        return -EINVAL;
+    if (status < 200 || status > 999) {
+        http_conn_log(r->c, "app %s: status %d refused", r->mount ? r->mount->app->name : "-",
+                      status);
+        r->refused = true;
+        return -EINVAL;
+    }
+    return start(r, status, headers);
+}
+
+/* ---- gs_write ---- */
+
+static ssize_t flushed(gs_request *r, int err, size_t n)
+{
+    if (err < 0)
+        return err == -ETIMEDOUT || err == -ECANCELED ? err : -EPIPE;
+    r->body_sent += n;
+    return (ssize_t)n;
+}
+
+/* Copy when it fits in the buffer (held for Content-Length, sent at once
+ * otherwise), or send the buffer and the caller's bytes in one writev. The
+ * buffer never grows for body bytes. */
+static ssize_t write_plain(gs_request *r, const char *buf, size_t n, bool hold)
+{
+    http_conn *c = r->c;
+    if (!c->out)
+        http_conn_out_reserve(c, 0);
+    if (c->out && c->out_cap - c->out_len >= n) {
+        memcpy(c->out + c->out_len, buf, n);
+        c->out_len += n;
+        return flushed(r, hold ? 0 : http_conn_flush(c, NULL, 0), n);
+    }
+    struct iovec iov = {(void *)buf, n};
+    return flushed(r, http_conn_flush(c, &iov, 1), n);
+}
+
+static ssize_t write_chunk(gs_request *r, const char *buf, size_t n)
+{
+    http_conn *c = r->c;
+    if (!c->out)
+        http_conn_out_reserve(c, 0);
+    bool small = n <= SMALL_WRITE && c->out && c->out_cap - c->out_len >= n + 26;
+    char *p = http_conn_out_reserve(c, 24 + (small ? n + 2 : 0));
+    if (!p)
+        return -ENOMEM;
+    int len = snprintf(p, 24, "%zx\r\n", n);
+    c->out_len += (size_t)len;
+    if (small) {
+        memcpy(p + len, buf, n);
+        memcpy(p + len + n, "\r\n", 2);
+        c->out_len += n + 2;
+        return flushed(r, http_conn_flush(c, NULL, 0), n);
+    }
+    struct iovec iov[2] = {{(void *)buf, n}, {"\r\n", 2}};
+    return flushed(r, http_conn_flush(c, iov, 2), n);
+}
+
+static ssize_t too_long(gs_request *r)
+{
+    http_conn_log(r->c, "app %s: wrote past its Content-Length of %lld",
+                  r->mount ? r->mount->app->name : "-", (long long)r->resp_len);
+    r->c->close = true;
+    return -EMSGSIZE;
+}
+
+ssize_t gs_write(gs_request *r, const void *buf, size_t n)
+{
+    if (!r->started) {
+        int e = r->refused ? -EINVAL : gs_start_response(r, 200, NULL);
+        if (e < 0)
+            return e;
+    }
+    if (r->c->dead)
+        return -EPIPE;
+    if (n == 0)
+        return 0;
+    switch (r->frame) {
+    case HTTP_FRAME_NONE:
+        return (ssize_t)n; /* HEAD, 204, 304: the body is not sent */
+    case HTTP_FRAME_LENGTH:
+        if (r->body_sent + n > (uint64_t)r->resp_len)
+            return too_long(r);
+        return write_plain(r, buf, n, true);
+    case HTTP_FRAME_CHUNKED:
+        return write_chunk(r, buf, n);
+    case HTTP_FRAME_CLOSE:
+        return write_plain(r, buf, n, false);
+    }
+    return -EINVAL;
+}
+
+/* ---- the end of a response ---- */
+
+static const char *app_name(gs_request *r)
+{
+    return r->mount ? r->mount->app->name : "-";
+}
+
+/* The handler failed after starting: replace its response with a 500 if
+ * none of it has left, and close either way. */
+static void failed_after_start(gs_request *r, int ret)
+{
+    http_conn *c = r->c;
+    http_conn_log(c, "app %s: handler failed (%d) after starting its response", app_name(r), ret);
+    c->close = true;
+    if (r->flushed)
+        return;
+    c->out_len = r->out_start;
+    r->started = false;
+    http_response_error(c, 500, true);
+}
+
+static void finish_started(gs_request *r)
+{
+    http_conn *c = r->c;
+    if (r->frame == HTTP_FRAME_CHUNKED) {
+        char *p = http_conn_out_reserve(c, 5);
+        if (p) {
+            memcpy(p, "0\r\n\r\n", 5);
+            c->out_len += 5;
+        } else {
+            c->close = true;
+        }
+    } else if (r->frame == HTTP_FRAME_LENGTH && r->body_sent < (uint64_t)r->resp_len) {
+        http_conn_log(c, "app %s: wrote %llu of its Content-Length of %lld", app_name(r),
+                      (unsigned long long)r->body_sent, (long long)r->resp_len);
+        c->close = true;
+    } else if (r->frame == HTTP_FRAME_CLOSE) {
+        c->close = true;
+    }
+}
+
+void http_response_finish(gs_request *r, int ret)
+{
+    http_conn *c = r->c;
+    if (r->refused) {
+        http_response_error(c, 500, false);
+    } else if (ret < 0 && !r->started) {
+        /* A body error (logged when found) explains the failure best. */
+        if (!r->fail_status)
+            http_conn_log(c, "app %s: handler failed (%d)", app_name(r), ret);
+        http_response_error(c, r->fail_status ? r->fail_status : 500, r->fail_status != 0);
+    } else if (ret < 0) {
+        failed_after_start(r, ret);
+    } else if (!r->started) {
+        if (start(r, 200, (const char *const[]){"Content-Length", "0", NULL}) < 0)
+            c->close = true;
+    } else {
+        finish_started(r);
+    }
+}
+
+/* ---- the server's own answers ---- */
+
+static size_t error_body(char *buf, size_t size, int status)
+{
+    int n = snprintf(buf, size, "%d %s\n", status, http_reason(status));
+    return n > 0 ? (size_t)n : 0;
+}
+
+void http_response_error(http_conn *c, int status, bool close)
+{
+    gs_request *r = &c->req;
+    char body[64];
+    size_t blen = error_body(body, sizeof(body), status);
+    r->status = status;
+    r->started = true;
+    r->frame = HTTP_FRAME_LENGTH;
+    c->close = c->close || close || !r->head_done || !r->keep_alive ||
+               (!r->body_done && !http_body_drainable(r));
+    char *p = http_conn_out_reserve(c, FIXED_HEAD + 64 + blen);
+    if (!p) {
+        c->close = true;
+        return;
+    }
+    wbuf w = {p};
+    put_status_line(&w, status);
+    put_date_lines(&w, true, true);
+    PUT_LIT(&w, "Content-Type: text/plain\r\n");
+    char len[40];
+    put(&w, len, (size_t)snprintf(len, sizeof(len), "Content-Length: %zu\r\n", blen));
+    if (status == 503)
+        PUT_LIT(&w, "Retry-After: 1\r\n");
+    if (status == 405)
+        PUT_LIT(&w, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n");
+    put_connection(&w, r);
+    PUT_LIT(&w, "\r\n");
+    if (!r->head_method) {
+        put(&w, body, blen);
+        r->body_sent = blen;
+    }
+    r->out_start = c->out_len;
+    c->out_len += (size_t)(w.p - p);
+}
+
+/* ---- 503 at the door ---- */
+
+/* One line a second at most: under overload, a line per refused
+ * connection would add to the load. */
+static void log_busy(http_site *site, int fd)
+{
+    static __thread int64_t last_ms;
+    static __thread unsigned quiet;
+    int64_t now = gs_now_ms();
+    if (last_ms && now - last_ms < 1000) {
+        quiet++;
+        return;
+    }
+    char addr[INET6_ADDRSTRLEN] = "-";
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+    }
+    rt_log("503 Service Unavailable: %u connections open, limit %u; client %s "
+           "(%u more refused since the last line)",
+           site->active_conns, site->limits.max_conns, addr, quiet);
+    last_ms = now;
+    quiet = 0;
+}
+
+void http_refuse_busy(http_site *site, int fd)
+{
+    char junk[2048];
+    /* Unread input at close turns the close into a reset, which would
+     * discard our answer on the client's side: take what has arrived. */
+    ssize_t got = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+    (void)got;
+    log_busy(site, fd);
+    char msg[512];
+    size_t dl;
+    const char *dates = http_date_lines(&dl);
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 503 Service Unavailable\r\n%.*sContent-Type: text/plain\r\n"
+                     "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                     "503 Service Unavailable\n",
+                     (int)dl, dates);
+    ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    gs_close(fd);
+}
