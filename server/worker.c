@@ -275,6 +275,7 @@ static void *stopper(void *arg)
         while (w->nconns > 0 && gs_sem_acquire(w->wake, end - gs_now_ms()) == 0)
             ;
     }
+    http_access_log_flush();
     rt_log("stopped");
     gs_hub_stop();
     return NULL;
