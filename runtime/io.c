@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -106,6 +107,23 @@ int rt_io_wait(int fd, int what, int64_t timeout_ms)
     return park(f, what, timeout_ms);
 }
 
+/* The ready subset of `what` as the kernel sees it now, or -EBADF. */
+static int level(int fd, int what)
+{
+    struct pollfd p = {.fd = fd};
+    p.events = (short)((what & GS_READ ? POLLIN : 0) | (what & GS_WRITE ? POLLOUT : 0));
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    int got = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        got |= GS_READ;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        got |= GS_WRITE;
+    return got & what;
+}
+
 int gs_wait_fd(int fd, int what, int64_t timeout_ms)
 {
     what &= GS_READ | GS_WRITE;
@@ -119,6 +137,12 @@ int gs_wait_fd(int fd, int what, int64_t timeout_ms)
         f->ready &= ~got;
         return (int)got;
     }
+    /* An earlier wait may have consumed the edge while the level stayed
+     * up (the caller read part of the data, or wrote a little): with no
+     * fresh edge recorded, ask the kernel before parking for the next. */
+    int now = level(fd, what);
+    if (now != 0)
+        return now;
     int r = park(f, what, timeout_ms);
     return r < 0 ? r : (r & what ? r & what : what);
 }
