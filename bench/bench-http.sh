@@ -3,7 +3,7 @@
 #
 # greenserve (one process, hello.so at /, access log off: its default) and
 # nginx-light (one worker, access_log off, `return 200 "Hello, World!"`)
-# each pinned to CPU 0, wrk pinned to CPU 1, one after the other:
+# each pinned to CPU 0, wrk pinned to CPU 1, taking turns:
 #   keep-alive      wrk -t1 -c100  -d10s
 #   pipelined       wrk -t1 -c100  -d10s -s bench/pipeline.lua  (depth 16)
 #   c1000           wrk -t1 -c1000 -d10s
@@ -11,13 +11,15 @@
 # (utime + stime from /proc/PID/stat before and after, over the requests
 # wrk completed). Prints a Markdown table for bench/RESULTS.md.
 #
-# Environment: DURATION (default 10s), PIPELINE_DEPTH (16), SCENARIOS
-# ("keepalive pipelined c1000"), GS_EXTRA (more greenserve options).
+# Environment: DURATION (default 10s), ROUNDS (3: the table shows the
+# median round), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined
+# c1000"), GS_EXTRA (more greenserve options).
 set -euo pipefail
 
 BUILD=${1:-build}
 DURATION=${DURATION:-10s}
 SCENARIOS=${SCENARIOS:-"keepalive pipelined c1000"}
+ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TICKS=$(getconf CLK_TCK)
 GS_PORT=18080
@@ -127,26 +129,36 @@ run() {
 echo "greenserve $("$BUILD/greenserve" --version | head -n1), $(nginx -v 2>&1), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)" >&2
 echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
 
+# Both run throughout (the idle one costs nothing); each scenario runs on
+# one then the other, ROUNDS times, so a neighbour's load drifting over the
+# run weighs on both alike. The table shows, for each server and scenario,
+# the round with the median CPU time per request.
 start_greenserve
-for s in $SCENARIOS; do run greenserve "$gs_pid" "$GS_PORT" "$s"; done
-kill "$gs_pid"; wait "$gs_pid" 2>/dev/null || true
-
 start_nginx
-for s in $SCENARIOS; do run nginx "$ng_pid" "$NGINX_PORT" "$s"; done
-kill "$ng_master"; wait "$ng_master" 2>/dev/null || true
+for round in $(seq "$ROUNDS"); do
+    for s in $SCENARIOS; do
+        run greenserve "$gs_pid" "$GS_PORT" "$s"
+        run nginx "$ng_pid" "$NGINX_PORT" "$s"
+    done
+done
 
 # The table: one row per scenario, greenserve next to nginx.
-awk '
-    { rps[$1, $2] = $3; p99[$1, $2] = $4; us[$1, $2] = $5; if (!seen[$2]++) order[++n] = $2 }
+sort -k1,1 -k2,2 -k5,5g "$tmp/results" | awk '
+    function med(a, k) { return a[k, int((cnt[k] + 1) / 2)] }
+    {
+        k = $1 SUBSEP $2; i = ++cnt[k]
+        rps[k, i] = $3; p99[k, i] = $4; us[k, i] = $5
+        if (!seen[$2]++) order[++n] = $2
+    }
     END {
         print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs |"
         print "|---|---|---|---|---|---|---|---|---|"
-        for (i = 1; i <= n; i++) {
-            s = order[i]
+        for (j = 1; j <= n; j++) {
+            s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
+            # rows sorted by CPU per request: the middle one is the median
             printf "| %s | %.0f | %.0f | %.2fx | %s | %s | %.2f | %.2f | %.2fx |\n", s,
-                rps["greenserve", s], rps["nginx", s], rps["greenserve", s] / rps["nginx", s],
-                p99["greenserve", s], p99["nginx", s], us["greenserve", s], us["nginx", s],
-                us["nginx", s] / us["greenserve", s]
+                med(rps, g), med(rps, x), med(rps, g) / med(rps, x), med(p99, g), med(p99, x),
+                med(us, g), med(us, x), med(us, x) / med(us, g)
         }
     }' "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
