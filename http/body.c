@@ -131,6 +131,8 @@ bool http_body_drain(gs_request *r)
 {
     http_conn *c = r->c;
     size_t dropped = 0;
+    if (r->body_done)
+        return true;
     if (r->body_err || !http_body_drainable(r))
         return false;
     for (;;) {

@@ -526,7 +526,6 @@ static bool serve(http_conn *c)
 {
     gs_request *r = &c->req;
     c->fresh = false;
-    r->head_method = r->method == HTTP_HEAD;
     int st = http_route(r);
     if (st == 0) {
         http_response_finish(r, call_app(c));

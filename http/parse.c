@@ -113,6 +113,7 @@ static int on_headers_complete(llhttp_t *p)
     r->major = p->http_major;
     r->minor = p->http_minor;
     r->method = p->method;
+    r->head_method = p->method == HTTP_HEAD;
     r->keep_alive = llhttp_should_keep_alive(p);
     r->chunked = (p->flags & F_CHUNKED) != 0;
     r->body_left = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : 0;
@@ -382,7 +383,9 @@ static int parse_error(http_conn *c, llhttp_errno_t e)
     r->fail_reason = llhttp_get_error_reason(&c->parser);
     if (!r->fail_reason)
         r->fail_reason = llhttp_errno_name(e);
-    if (e == HPE_INVALID_VERSION || e == HPE_PAUSED_H2_UPGRADE)
+    /* HPE_INVALID_VERSION also covers a bad line end after the version. */
+    if ((e == HPE_INVALID_VERSION && strcmp(r->fail_reason, "Invalid HTTP version") == 0) ||
+        e == HPE_PAUSED_H2_UPGRADE)
         r->fail_status = 505;
     else if (e == HPE_INVALID_TRANSFER_ENCODING)
         r->fail_status = 501;

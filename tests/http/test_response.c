@@ -1,0 +1,325 @@
+/* http/response: headers from handlers (refused with CR/LF), framing,
+ * handler failures before and after starting, the Date header. */
+#include <regex.h>
+
+#include "http/date.h"
+#include "http/harness.h"
+
+#define GET11 "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+/* Each app is one behaviour, picked by the test through `mode`. */
+static int mode;
+static int result; /* what a gs_ call returned, for the test to look at */
+
+static int crlf_handle(gs_request *r, void *state)
+{
+    (void)state;
+    const char *value = mode == 0 ? "a\r\nSet-Cookie: evil=1" : mode == 1 ? "a\nb" : "a\x01";
+    result = gs_start_response(r, 200, (const char *[]){"X-Injected", value, NULL});
+    ssize_t w = gs_write(r, "never", 5);
+    return w < 0 ? 0 : -1; /* even "success" must end as a 500 */
+}
+
+static const gs_app crlf_app = {.abi = GS_ABI_VERSION, .name = "crlf", .handle = crlf_handle};
+
+static int fail_handle(gs_request *r, void *state)
+{
+    (void)state;
+    switch (mode) {
+    case 0: /* before starting */
+        return -EIO;
+    case 1: /* after starting, nothing sent yet */
+        gs_start_response(r, 200, (const char *[]){"Content-Length", "10", NULL});
+        gs_write(r, "part", 4);
+        return -EIO;
+    default: /* after streaming some */
+        gs_start_response(r, 200, NULL);
+        gs_write(r, "streamed", 8);
+        return -EIO;
+    }
+}
+
+static const gs_app fail_app = {.abi = GS_ABI_VERSION, .name = "fail", .handle = fail_handle};
+
+static int misc_handle(gs_request *r, void *state)
+{
+    (void)state;
+    switch (mode) {
+    case 0: /* returns without a response */
+        return 0;
+    case 1: /* short of its Content-Length */
+        gs_start_response(r, 200, (const char *[]){"Content-Length", "10", NULL});
+        gs_write(r, "short", 5);
+        return 0;
+    case 2: /* past its Content-Length */
+        gs_start_response(r, 200, (const char *[]){"Content-Length", "3", NULL});
+        result = (int)gs_write(r, "toolong", 7);
+        return 0;
+    case 3: /* 204 and its own Server and Date */
+        result = gs_start_response(r, 204, (const char *[]){"Server", "mine", "Date", "then",
+                                                            NULL});
+        result |= gs_start_response(r, 200, NULL) == -EALREADY ? 0 : 1;
+        gs_write(r, "dropped", 7);
+        return 0;
+    case 4: /* Connection: close from the handler */
+        gs_start_response(r, 200, (const char *[]){"Connection", "close", "Content-Length", "2",
+                                                   NULL});
+        gs_write(r, "ok", 2);
+        return 0;
+    case 5: /* gs_write alone: a 200, chunked */
+        gs_write(r, "implicit", 8);
+        return 0;
+    case 6: /* a status out of range */
+        result = gs_start_response(r, 99, NULL);
+        return 0;
+    case 7: /* Transfer-Encoding is the server's to set */
+        result = gs_start_response(r, 200, (const char *[]){"Transfer-Encoding", "chunked", NULL});
+        return 0;
+    default: /* a big body in small writes, with Content-Length */
+        gs_start_response(r, 200, (const char *[]){"Content-Length", "100000", NULL});
+        for (int i = 0; i < 1000; i++)
+            gs_write(r, "0123456789012345678901234567890123456789012345678901234567890123456789"
+                        "012345678901234567890123456789", 100);
+        return 0;
+    }
+}
+
+static const gs_app misc_app = {.abi = GS_ABI_VERSION, .name = "misc", .handle = misc_handle};
+
+static void crlf_case(int m)
+{
+    hs s;
+    mode = m;
+    hs_start1(&s, &crlf_app, NULL);
+    hc *c = hc_open(&s);
+    hc_send(c, GET11);
+    const char *resp = hc_recv(c, false);
+    cr_assert_eq(hs_status(resp), 500);
+    cr_assert_eq(result, -EINVAL);
+    cr_assert_null(strstr(resp, "X-Injected"), "%s", resp);
+    cr_assert_null(strstr(resp, "evil"), "%s", resp);
+    cr_assert_null(strstr(resp, "never"), "%s", resp);
+    const char *log = hs_error_log(&s);
+    cr_assert(strstr(log, "app crlf: response header \"X-Injected\" refused"), "%s", log);
+    cr_assert(strstr(log, "request \"GET / HTTP/1.1\""), "%s", log);
+    /* The connection survives: the 500 was well formed. */
+    hc_send(c, GET11);
+    cr_assert_eq(hs_status(hc_recv(c, false)), 500);
+    hc_close(c);
+    hs_stop(&s);
+}
+
+Test(response, header_with_crlf_is_refused, .timeout = 10)
+{
+    crlf_case(0);
+}
+
+Test(response, header_with_lf_is_refused, .timeout = 10)
+{
+    crlf_case(1);
+}
+
+Test(response, header_with_control_is_refused, .timeout = 10)
+{
+    crlf_case(2);
+}
+
+Test(response, failure_before_start_is_500, .timeout = 10)
+{
+    hs s;
+    mode = 0;
+    hs_start1(&s, &fail_app, NULL);
+    hc *c = hc_open(&s);
+    hc_send(c, GET11);
+    const char *resp = hc_recv(c, false);
+    cr_assert_eq(hs_status(resp), 500);
+    cr_assert_str_eq(hs_body(resp), "500 Internal Server Error\n");
+    const char *log = hs_error_log(&s);
+    cr_assert(strstr(log, "app fail: handler failed (-5); client 127.0.0.1:"), "%s", log);
+    hc_send(c, GET11); /* kept alive */
+    cr_assert_eq(hs_status(hc_recv(c, false)), 500);
+    hc_close(c);
+    hs_stop(&s);
+}
+
+Test(response, failure_after_start_unsent_becomes_500_and_closes, .timeout = 10)
+{
+    hs s;
+    mode = 1;
+    hs_start1(&s, &fail_app, NULL);
+    hc *c = hc_open(&s);
+    hc_send(c, GET11);
+    const char *resp = hc_recv(c, false);
+    cr_assert_eq(hs_status(resp), 500);
+    cr_assert_null(strstr(resp, "part"));
+    cr_assert_str_eq(hs_header(resp, "Connection"), "close");
+    cr_assert(hc_closed(c, 1000));
+    cr_assert(strstr(hs_error_log(&s), "app fail: handler failed (-5) after starting its response"));
+    hc_close(c);
+    hs_stop(&s);
+}
+
+Test(response, failure_after_streaming_closes, .timeout = 10)
+{
+    hs s;
+    mode = 2;
+    hs_start1(&s, &fail_app, NULL);
+    hc *c = hc_open(&s);
+    hc_send(c, GET11);
+    char buf[4096];
+    ssize_t n = 0, got;
+    while ((got = gs_fd_read(c->fd, buf + n, sizeof(buf) - 1 - (size_t)n, HS_TIMEOUT)) > 0)
+        n += got;
+    cr_assert_eq(got, 0, "the connection must close");
+    buf[n] = '\0';
+    cr_assert_eq(hs_status(buf), 200);
+    cr_assert(strstr(buf, "8\r\nstreamed\r\n"));
+    cr_assert_null(strstr(buf, "0\r\n\r\n"), "no terminator: the client must see it broken");
+    hc_close(c);
+    hs_stop(&s);
+}
+
+/* One request in `mode` m: the response (static; what came before the
+ * close if it is cut short), and whether the connection then closed. */
+static const char *misc(hs *s, int m, bool *closed)
+{
+    static char copy[HC_BUF];
+    mode = m;
+    result = 0;
+    hc *c = hc_open(s);
+    hc_send(c, GET11);
+    bool eof;
+    const char *resp = hc_recv_try(c, false, HS_TIMEOUT, &eof);
+    if (!resp) {
+        cr_assert(eof, "no response");
+        c->buf[c->len] = '\0';
+        resp = c->buf;
+    }
+    snprintf(copy, sizeof(copy), "%s", resp);
+    *closed = eof || hc_closed(c, 300);
+    hc_close(c);
+    return copy;
+}
+
+Test(response, nothing_started_is_empty_200, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 0, &closed);
+    cr_assert_eq(hs_status(resp), 200);
+    cr_assert_str_eq(hs_header(resp, "Content-Length"), "0");
+    cr_assert_not(closed);
+    hs_stop(&s);
+}
+
+Test(response, short_of_content_length_closes, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    misc(&s, 1, &closed);
+    cr_assert(closed);
+    cr_assert(strstr(hs_error_log(&s), "app misc: wrote 5 of its Content-Length of 10"));
+    hs_stop(&s);
+}
+
+Test(response, past_content_length_is_refused, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 2, &closed);
+    cr_assert_eq(result, -EMSGSIZE);
+    cr_assert_str_eq(hs_body(resp), "");
+    cr_assert(closed);
+    cr_assert(strstr(hs_error_log(&s), "app misc: wrote past its Content-Length of 3"));
+    hs_stop(&s);
+}
+
+Test(response, no_body_statuses_and_own_server_date, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 3, &closed);
+    cr_assert_eq(result, 0);
+    cr_assert_eq(hs_status(resp), 204);
+    cr_assert_str_eq(hs_header(resp, "Server"), "mine");
+    cr_assert_str_eq(hs_header(resp, "Date"), "then");
+    cr_assert_null(strstr(resp, "greenserve"));
+    cr_assert_null(hs_header(resp, "Transfer-Encoding"));
+    cr_assert_null(strstr(resp, "dropped"));
+    cr_assert_not(closed);
+    hs_stop(&s);
+}
+
+Test(response, handler_connection_close, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 4, &closed);
+    cr_assert_str_eq(hs_body(resp), "ok");
+    cr_assert_str_eq(hs_header(resp, "Connection"), "close");
+    cr_assert(closed);
+    hs_stop(&s);
+}
+
+Test(response, write_alone_starts_a_chunked_200, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 5, &closed);
+    cr_assert_eq(hs_status(resp), 200);
+    cr_assert_str_eq(hs_header(resp, "Transfer-Encoding"), "chunked");
+    cr_assert_str_eq(hs_dechunk(resp), "implicit");
+    hs_stop(&s);
+}
+
+Test(response, bad_status_and_transfer_encoding_are_refused, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    cr_assert_eq(hs_status(misc(&s, 6, &closed)), 500);
+    cr_assert_eq(result, -EINVAL);
+    cr_assert(strstr(hs_error_log(&s), "app misc: status 99 refused"));
+    cr_assert_eq(hs_status(misc(&s, 7, &closed)), 500);
+    cr_assert_eq(result, -EINVAL);
+    hs_stop(&s);
+}
+
+Test(response, many_small_writes_with_content_length, .timeout = 10)
+{
+    hs s;
+    bool closed;
+    hs_start1(&s, &misc_app, NULL);
+    const char *resp = misc(&s, 8, &closed);
+    cr_assert_eq(strlen(hs_body(resp)), 100000);
+    cr_assert_not(closed);
+    hs_stop(&s);
+}
+
+Test(response, date_header_format)
+{
+    size_t n;
+    const char *lines = http_date_lines(&n);
+    cr_assert_eq(strlen(lines), n);
+    regex_t re;
+    cr_assert_eq(regcomp(&re,
+                         "^Server: greenserve\r\nDate: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+                         "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+                         "[0-9]{2}:[0-9]{2}:[0-9]{2} GMT\r\n$",
+                         REG_EXTENDED),
+                 0);
+    cr_assert_eq(regexec(&re, lines, 0, NULL, 0), 0, "%s", lines);
+    regfree(&re);
+    const char *clf = http_clf_time(&n);
+    cr_assert_eq(regcomp(&re, "^[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} \\+0000$",
+                         REG_EXTENDED),
+                 0);
+    cr_assert_eq(regexec(&re, clf, 0, NULL, 0), 0, "%s", clf);
+    regfree(&re);
+}
