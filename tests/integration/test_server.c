@@ -78,12 +78,19 @@ static void logged(const char *needle)
               needle, (ts_read_file(srv.error_log, out, sizeof(out)), out));
 }
 
-/* Send req, expect status (and the connection closed after it when the
- * request could not be framed), a log line, and service as usual next. */
-static void refused(const char *req, int status, const char *log_needle)
+/* Send req, expect status, then an error-log line that has `why` (the
+ * status and reason) and `what` (the request as far as it was read), and
+ * service as usual for the next client. */
+static void refused(const char *req, int status, const char *why, const char *what)
 {
+    size_t from = ts_file_size(srv.error_log);
     cr_assert_eq(request(req), status, "for %s got:\n%s", req, resp);
-    logged(log_needle);
+    cr_assert(ts_log_wait_from(&srv, srv.error_log, from, why, 3000), "no \"%s\" logged", why);
+    ts_read_file(srv.error_log, out, sizeof(out));
+    char *line = strstr(out + from, why);
+    line[strcspn(line, "\n")] = '\0';
+    cr_assert(strstr(line, what), "\"%s\" not in the log line: %s", what, line);
+    cr_assert(strstr(line, "client 127.0.0.1:"), "no client in the log line: %s", line);
     still_serves();
 }
 
@@ -303,8 +310,8 @@ Test(server, clock_streams_until_the_client_leaves)
 Test(server, malformed_request_line_400)
 {
     start(NULL);
-    refused("GET\r\n\r\n", 400, "400");
-    refused("GE(T /hello HTTP/1.1\r\nHost: t\r\n\r\n", 400, "400");
+    refused("GET\r\n\r\n", 400, "400 Bad Request", "request -");
+    refused("GE(T /hello HTTP/1.1\r\nHost: t\r\n\r\n", 400, "400 Bad Request", "request -");
 }
 
 Test(server, content_length_with_transfer_encoding_400)
@@ -312,33 +319,36 @@ Test(server, content_length_with_transfer_encoding_400)
     start(NULL);
     refused("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
             "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-            400, "400");
+            400, "400 Bad Request: Content-Length can't be present with Transfer-Encoding",
+            "request \"POST /sink HTTP/1.1\"");
 }
 
 Test(server, differing_duplicate_content_length_400)
 {
     start(NULL);
     refused("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-            400, "400");
+            400, "400 Bad Request: Duplicate Content-Length", "request \"POST /sink HTTP/1.1\"");
 }
 
 Test(server, bad_chunk_size_400)
 {
     start(NULL);
     refused("POST /sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-            400, "400");
+            400, "400 Bad Request: Invalid character in chunk size",
+            "request \"POST /sink HTTP/1.1\"");
 }
 
 Test(server, bare_lf_400)
 {
     start(NULL);
-    refused("GET /hello HTTP/1.1\nHost: t\n\n", 400, "400");
+    refused("GET /hello HTTP/1.1\nHost: t\n\n", 400, "400 Bad Request", "GET /hello");
 }
 
 Test(server, obs_fold_400)
 {
     start(NULL);
-    refused("GET /hello HTTP/1.1\r\nHost: t\r\nX-Long: a\r\n folded\r\n\r\n", 400, "400");
+    refused("GET /hello HTTP/1.1\r\nHost: t\r\nX-Long: a\r\n folded\r\n\r\n", 400,
+            "400 Bad Request: obs-fold", "request \"GET /hello HTTP/1.1\"");
 }
 
 Test(server, uri_too_long_414)
@@ -346,7 +356,7 @@ Test(server, uri_too_long_414)
     start(OPTS("--max-uri", "64"));
     char req[512];
     snprintf(req, sizeof(req), "GET /hello/%0100d HTTP/1.1\r\nHost: t\r\n\r\n", 0);
-    refused(req, 414, "414");
+    refused(req, 414, "414 URI Too Long", "request \"GET /hello/000");
 }
 
 Test(server, header_block_too_large_431)
@@ -354,7 +364,7 @@ Test(server, header_block_too_large_431)
     start(OPTS("--max-header-bytes", "1k"));
     char req[4096];
     snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: %02000d\r\n\r\n", 0);
-    refused(req, 431, "431");
+    refused(req, 431, "431 Request Header Fields Too Large", "request \"GET /hello HTTP/1.1\"");
 }
 
 Test(server, too_many_headers_431)
@@ -362,20 +372,21 @@ Test(server, too_many_headers_431)
     start(OPTS("--max-headers", "5"));
     refused(
         "GET /hello HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\n",
-        431, "431");
+        431, "431 Request Header Fields Too Large", "request \"GET /hello HTTP/1.1\"");
 }
 
 Test(server, body_too_large_413)
 {
     start(OPTS("--max-body", "100"));
-    refused("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 413, "413");
+    refused("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 413,
+            "413 Content Too Large", "request \"POST /sink HTTP/1.1\"");
     /* Chunked: only known as the body arrives. */
     char req[1024];
     snprintf(req, sizeof(req),
              "POST /sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
              "c8\r\n%0200d\r\n0\r\n\r\n",
              0);
-    refused(req, 413, "413");
+    refused(req, 413, "413 Content Too Large", "request \"POST /sink HTTP/1.1\"");
     /* Within the limit it is read whole. */
     cr_assert_eq(request("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
                          "0123456789012345678901234567890123456789012345678901234567890123456789"
@@ -387,13 +398,15 @@ Test(server, body_too_large_413)
 Test(server, unknown_transfer_encoding_501)
 {
     start(NULL);
-    refused("POST /sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "501");
+    refused("POST /sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+            "501 Not Implemented", "request \"POST /sink HTTP/1.1\"");
 }
 
 Test(server, unsupported_version_505)
 {
     start(NULL);
-    refused("GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", 505, "505");
+    refused("GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", 505, "505 HTTP Version Not Supported",
+            "request \"GET /hello");
 }
 
 Test(server, slow_request_head_408)
@@ -408,7 +421,7 @@ Test(server, slow_request_head_408)
     cr_assert_geq(now_ms() - t0, 250, "408 before the timeout");
     cr_assert(ts_closed_within(fd, 2000), "still open after 408");
     close(fd);
-    logged("408");
+    logged("408 Request Timeout: request head not complete in time; client 127.0.0.1:");
     still_serves();
 }
 
@@ -440,7 +453,7 @@ Test(server, past_max_conns_503_with_retry_after)
     cr_assert_eq(request("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"), 503, "%s", resp);
     char v[32];
     cr_assert(ts_header(resp, "Retry-After", v, sizeof(v)), "%s", resp);
-    logged("503");
+    logged("503 Service Unavailable");
     close(held[0]);
     /* Once one leaves, the next client is served. */
     int64_t deadline = now_ms() + 3000;

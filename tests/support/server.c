@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,16 +107,34 @@ static bool exited(ts_server *s)
     return true;
 }
 
-bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout_ms)
+size_t ts_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Whether needle is in file past its first `from` bytes. */
+static bool file_has(const char *file, size_t from, const char *needle)
 {
     static char buf[1 << 20];
+    size_t n = ts_read_file(file, buf, sizeof(buf));
+    return n >= from && strstr(buf + from, needle);
+}
+
+bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout_ms)
+{
+    return ts_log_wait_from(s, file, 0, needle, timeout_ms);
+}
+
+bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *needle,
+                      int timeout_ms)
+{
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     inotify_add_watch(in, file, IN_MODIFY);
     int64_t deadline = now_ms() + timeout_ms;
     bool found = false;
     for (;;) {
-        ts_read_file(file, buf, sizeof(buf));
-        if ((found = strstr(buf, needle) != NULL) || exited(s) || now_ms() >= deadline)
+        if ((found = file_has(file, from, needle)) || exited(s) || now_ms() >= deadline)
             break;
         struct pollfd p[2] = {{.fd = in, .events = POLLIN}, {.fd = s->pidfd, .events = POLLIN}};
         poll(p, s->pidfd >= 0 ? 2 : 1, (int)(deadline - now_ms()));
@@ -124,7 +143,7 @@ bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout
             ;
     }
     if (!found) /* a last look: it may have written just before exiting */
-        found = ts_read_file(file, buf, sizeof(buf)) && strstr(buf, needle);
+        found = file_has(file, from, needle);
     close(in);
     return found;
 }

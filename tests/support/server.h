@@ -50,6 +50,14 @@ void ts_signal(ts_server *s, int sig);
  * up early if the server exits without writing it). */
 bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout_ms);
 
+/* The same, looking only past the first `from` bytes (a size taken with
+ * ts_file_size before the event that should log). */
+bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *needle,
+                      int timeout_ms);
+
+/* The size of a file now (0 if absent). */
+size_t ts_file_size(const char *path);
+
 /* The whole file, NUL-terminated, truncated to cap - 1. Returns length. */
 size_t ts_read_file(const char *path, char *buf, size_t cap);
 
