@@ -220,7 +220,10 @@ unsigned gs_pool_running(const gs_pool *p);
 enum { GS_READ = 1, GS_WRITE = 2 };
 
 /* Park until fd is readable and/or writable (the "trampoline"). Returns the
- * ready subset of `what` (> 0), -ETIMEDOUT, -ECANCELED or -EBADF. */
+ * ready subset of `what` (> 0), -ETIMEDOUT, -ECANCELED or -EBADF. A
+ * descriptor that is already ready returns at once (its level is checked
+ * with one poll(2) when no fresh edge is recorded); as with poll, the
+ * following read or write may still find EAGAIN. */
 int gs_wait_fd(int fd, int what, int64_t timeout_ms);
 
 /* Forget fd in the hub and close it. Wakes any green thread waiting on it
@@ -248,23 +251,34 @@ ssize_t gs_fd_write(int fd, const void *buf, size_t n, int64_t timeout_ms);
  * Returns bytes sent (n unless the file ended) or -errno. */
 ssize_t gs_sendfile(int out, int in, off_t *offset, size_t n, int64_t timeout_ms);
 
-/* Buffered reader over a non-blocking fd (does not own the fd). */
+/* Buffered reader over a non-blocking fd (does not own the fd). Once a
+ * read has returned end of file, the reader reports it without reading
+ * again. Timeouts bound the whole call. */
 typedef struct gs_reader gs_reader;
 
-gs_reader *gs_reader_new(int fd, size_t bufsize); /* NULL if out of memory */
+/* bufsize 0 means 4096. NULL if out of memory. Never switches. */
+gs_reader *gs_reader_new(int fd, size_t bufsize);
 void gs_reader_free(gs_reader *rd);
-/* Read up to n bytes, from the buffer first. > 0, 0 at EOF, or -errno. */
+/* Read up to n bytes, from the buffer first (returning only what it holds,
+ * if anything); a read of at least bufsize bytes bypasses the buffer.
+ * > 0, 0 at EOF, or -errno. Switches only when it has to read. */
 ssize_t gs_reader_read(gs_reader *rd, void *buf, size_t n, int64_t timeout_ms);
 /* Read one line, '\n' included, into buf (NUL-terminated). Returns its
  * length, 0 at EOF, -EMSGSIZE if it does not fit in n - 1 bytes (the line
- * stays buffered), or -errno. A last line without '\n' is returned at EOF. */
+ * stays buffered), -EINVAL if n is 0, or -errno. A last line without '\n'
+ * is returned at EOF. The reader's buffer grows to n bytes when a line
+ * needs it. Switches only when it has to read. */
 ssize_t gs_reader_readline(gs_reader *rd, char *buf, size_t n, int64_t timeout_ms);
 
 struct addrinfo;
 
 /* getaddrinfo(3) on the thread pool: only the calling green thread waits.
  * Returns 0 or an EAI_* code exactly as getaddrinfo does (EAI_AGAIN on
- * timeout, EAI_CANCELED when killed); free *res with freeaddrinfo. */
+ * timeout, EAI_CANCELED when killed, EAI_MEMORY, EAI_SYSTEM with errno
+ * set); *res is NULL on failure; free it with freeaddrinfo. A lookup given
+ * up on (timeout, kill) finishes on its pool thread, which frees its
+ * result; one still queued is dropped. Switches. From an OS thread without
+ * a hub it is plain getaddrinfo (no timeout). */
 int gs_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                    struct addrinfo **res, int64_t timeout_ms);
 
@@ -275,12 +289,20 @@ int gs_getaddrinfo(const char *node, const char *service, const struct addrinfo 
 
 /* Run fn(arg) on a pool thread and wait for it; *result (if not NULL) gets
  * its return value. Switches. fn cannot be interrupted: a kill during the
- * call is reported as -ECANCELED once fn has returned (result still set).
- * Returns 0, -ECANCELED or -ENOMEM. From a non-green OS thread it simply
- * calls fn. */
+ * call is reported as -ECANCELED once fn has returned (result still set),
+ * and a deadline does not cut the wait short. A thread already killed
+ * gets -ECANCELED without fn being run. Returns 0, -ECANCELED, or -ENOMEM
+ * (or another -errno) when the pool cannot be set up. fn may use the
+ * caller's memory: the caller cannot leave before fn returns. Where the
+ * caller cannot park, it simply calls fn itself: on an OS thread without a
+ * hub (that never used the runtime, or a pool thread) and in a libevent
+ * callback. One pool serves the whole process; threads start on demand
+ * and block asynchronous signals. */
 int gs_offload(void *(*fn)(void *arg), void *arg, void **result);
 
-/* Number of pool threads (default 4), effective before first use. */
+/* Maximum number of pool threads (default 4; 0 means 1). Threads start one
+ * by one as jobs queue up, so raising it takes effect at once; lowering it
+ * does not stop threads already started. Never switches. */
 void gs_offload_threads(unsigned n);
 
 /* ------------------------------------------------------------------------
