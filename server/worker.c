@@ -181,11 +181,17 @@ static void accept_failed(acceptor *ac, int err)
     gs_sleep(100);
 }
 
+/* Accepts in a row before the new connections get to run: a burst of
+ * clients is taken in batches (cheap) without one waiting for thousands. */
+#define ACCEPT_BATCH 64
+
 static void *accept_loop(void *arg)
 {
     acceptor *ac = arg;
     worker *w = ac->w;
-    for (;;) {
+    for (unsigned n = 1;; n++) {
+        if (n % ACCEPT_BATCH == 0)
+            gs_yield();
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = gs_accept(ac->l->fd, (struct sockaddr *)&peer, &len, GS_FOREVER);
