@@ -27,12 +27,6 @@ bool http_body_drainable(const gs_request *r)
     return r->chunked || r->body_left <= HTTP_DRAIN_MAX;
 }
 
-static int64_t body_deadline(http_conn *c)
-{
-    int64_t t = c->lim->body_timeout_ms;
-    return t < 0 ? GS_FOREVER : gs_now_ms() + t;
-}
-
 /* A failure of the body is final: remember it, log it once, close after. */
 static ssize_t body_fail(gs_request *r, ssize_t err)
 {
@@ -85,7 +79,8 @@ static ssize_t read_direct(gs_request *r, char *buf, size_t n)
     http_conn *c = r->c;
     if ((int64_t)n > r->body_left)
         n = (size_t)r->body_left;
-    ssize_t got = http_conn_recv(c, buf, n, body_deadline(c));
+    http_deadline d = http_deadline_in(c->lim->body_timeout_ms);
+    ssize_t got = http_conn_recv(c, buf, n, &d);
     if (got <= 0)
         return got == 0 ? -ECONNRESET : got;
     size_t used;
@@ -98,7 +93,8 @@ static ssize_t read_more(gs_request *r)
     int e = http_conn_in_room(c);
     if (e < 0)
         return e;
-    ssize_t got = http_conn_read(c, body_deadline(c));
+    http_deadline d = http_deadline_in(c->lim->body_timeout_ms);
+    ssize_t got = http_conn_read(c, &d);
     return got == 0 ? -ECONNRESET : got;
 }
 

@@ -201,17 +201,14 @@ char *http_conn_out_reserve(http_conn *c, size_t n)
 
 /* ---- time ---- */
 
-static int64_t deadline_in(int64_t ms)
+int64_t http_deadline_left(http_deadline *d)
 {
-    return ms < 0 ? GS_FOREVER : gs_now_ms() + ms;
-}
-
-static int64_t time_left(int64_t deadline)
-{
-    if (deadline == GS_FOREVER)
+    if (d->timeout_ms < 0)
         return GS_FOREVER;
-    int64_t left = deadline - gs_now_ms();
-    return left > 0 ? left : 0;
+    int64_t now = gs_now_ms();
+    if (!d->at)
+        d->at = now + d->timeout_ms;
+    return d->at > now ? d->at - now : 0;
 }
 
 /* ---- writing ---- */
@@ -231,7 +228,7 @@ static void advance(struct iovec **v, int *k, size_t n)
 
 static int send_all(http_conn *c, struct iovec *v, int k)
 {
-    int64_t deadline = deadline_in(c->lim->write_timeout_ms);
+    http_deadline d = http_deadline_in(c->lim->write_timeout_ms);
     while (k > 0) {
         struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
         ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -244,7 +241,7 @@ static int send_all(http_conn *c, struct iovec *v, int k)
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -EPIPE;
         /* EAGAIN just now, nothing ran since: the next edge is news. */
-        int r = rt_io_wait(c->fd, GS_WRITE, time_left(deadline));
+        int r = rt_io_wait(c->fd, GS_WRITE, http_deadline_left(&d));
         if (r < 0)
             return r;
     }
@@ -324,32 +321,42 @@ static void disarm_late_flush(http_conn *c)
 
 /* ---- reading ---- */
 
-/* gs_wait_fd, not rt_io_wait: the socket was found drained before the
- * handler ran, and the handler may have switched since, letting the loop
- * record an edge that must not be forgotten. A stale edge costs one read
- * that finds EAGAIN. */
-static int park_read(http_conn *c, int64_t deadline)
+/* The socket was found drained. rt_io_wait parks for the next edge and
+ * forgets any recorded before, so it is only right if none came since
+ * that read: the handler may have switched in between, letting the loop
+ * see one. on_edge notes every read edge in c->readable, so: read again
+ * if one came, else park. A peer's FIN may have come with the data that
+ * read returned (one edge for both): then there is an EOF to read and no
+ * edge to wait for. (gs_wait_fd would be right too, but asks the kernel
+ * with a poll(2) first: one more syscall per request.) */
+static int park_read(http_conn *c, http_deadline *d)
 {
-    int w = gs_wait_fd(c->fd, GS_READ, time_left(deadline));
-    if (w < 0)
-        return w;
+    if (!c->readable && !c->hup) {
+        int w = rt_io_wait(c->fd, GS_READ, http_deadline_left(d));
+        if (w < 0)
+            return w;
+    }
     c->drained = false;
     return 0;
 }
 
-ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, int64_t deadline)
+ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, http_deadline *d)
 {
     for (;;) {
         if (!c->drained) {
+            c->readable = false;
             ssize_t got = recv(c->fd, dst, n, 0);
             if (got >= 0) {
                 c->drained = (size_t)got < n;
+                c->hup = c->hup || got == 0;
                 return got;
             }
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return errno == ECONNRESET ? -ECONNRESET : -errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->hup = true; /* reset: nothing more to read, nor to linger for */
+                return -errno;
+            }
             c->drained = true;
         }
         if (c->out_len > 0) {
@@ -357,18 +364,18 @@ ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, int64_t deadline)
             if (e < 0)
                 return e;
         }
-        int e = park_read(c, deadline);
+        int e = park_read(c, d);
         if (e < 0)
             return e;
     }
 }
 
-ssize_t http_conn_read(http_conn *c, int64_t deadline)
+ssize_t http_conn_read(http_conn *c, http_deadline *d)
 {
     int e = http_conn_in_room(c);
     if (e < 0)
         return e;
-    ssize_t got = http_conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len, deadline);
+    ssize_t got = http_conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len, d);
     if (got > 0)
         c->in_len += (size_t)got;
     return got;
@@ -376,7 +383,7 @@ ssize_t http_conn_read(http_conn *c, int64_t deadline)
 
 /* Between requests, with nothing buffered: send what is pending, give the
  * buffers back, and park holding nothing but the stack. */
-static ssize_t read_idle(http_conn *c, int64_t deadline)
+static ssize_t read_idle(http_conn *c, http_deadline *d)
 {
     if (c->drained) {
         int e = c->out_len ? http_conn_flush(c, NULL, 0) : 0;
@@ -384,11 +391,11 @@ static ssize_t read_idle(http_conn *c, int64_t deadline)
             return e;
         in_release(c);
         out_release(c);
-        e = park_read(c, deadline);
+        e = park_read(c, d);
         if (e < 0)
             return e;
     }
-    return http_conn_read(c, deadline);
+    return http_conn_read(c, d);
 }
 
 /* ---- logging ---- */
@@ -469,12 +476,12 @@ static bool refuse(http_conn *c, int status, const char *why)
     return false;
 }
 
-static ssize_t read_head(http_conn *c, int64_t deadline)
+static ssize_t read_head(http_conn *c, http_deadline *d)
 {
     int e = http_conn_in_room(c);
     if (e < 0)
         return e;
-    return http_conn_read(c, deadline);
+    return http_conn_read(c, d);
 }
 
 /* Read and parse until the next request's head is complete (true), or
@@ -484,14 +491,15 @@ static bool next_request(http_conn *c)
     gs_request *r = &c->req;
     c->req_start = c->pos;
     http_request_begin(r);
-    int64_t idle = c->fresh ? c->lim->header_timeout_ms : c->lim->keepalive_timeout_ms;
-    int64_t idle_deadline = deadline_in(idle), head_deadline = GS_FOREVER;
+    http_deadline idle = http_deadline_in(c->fresh ? c->lim->header_timeout_ms
+                                                   : c->lim->keepalive_timeout_ms);
+    http_deadline head = http_deadline_in(c->lim->header_timeout_ms);
     bool started = false;
     for (;;) {
         if (!started && c->in_len > c->req_start) {
             started = true;
-            head_deadline = deadline_in(c->lim->header_timeout_ms);
-            r->t0_us = http_now_us();
+            if (c->site->access_log_fd >= 0)
+                r->t0_us = http_now_us();
         }
         int st = c->pos < c->in_len ? http_parse_head(c) : 0;
         if (st == 1)
@@ -500,7 +508,7 @@ static bool next_request(http_conn *c)
             return refuse(c, st, r->fail_reason);
         if (c->in_len - c->req_start > c->lim->max_header_bytes)
             return refuse(c, 431, "request head too large");
-        ssize_t n = started ? read_head(c, head_deadline) : read_idle(c, idle_deadline);
+        ssize_t n = started ? read_head(c, &head) : read_idle(c, &idle);
         if (n > 0)
             continue;
         if (n == -EMSGSIZE)
@@ -551,6 +559,8 @@ static bool serve(http_conn *c)
 static void on_edge(int fd, int events, void *arg)
 {
     http_conn *c = arg;
+    if (events & GS_READ)
+        c->readable = true;
     if (c->hup)
         return;
     if (!(events & RT_IO_HUP)) {
@@ -626,10 +636,10 @@ static bool unread_input(http_conn *c)
 static void linger(http_conn *c)
 {
     shutdown(c->fd, SHUT_WR);
-    int64_t deadline = deadline_in(LINGER_MS);
+    http_deadline d = http_deadline_in(LINGER_MS);
     char junk[1024];
     for (size_t total = 0; total < LINGER_BYTES;) {
-        ssize_t n = http_conn_recv(c, junk, sizeof(junk), deadline);
+        ssize_t n = http_conn_recv(c, junk, sizeof(junk), &d);
         if (n <= 0)
             return;
         total += (size_t)n;

@@ -34,6 +34,7 @@ struct http_conn {
     char *out;
     size_t out_cap, out_len;
     bool drained;            /* the last read came back short */
+    bool readable;           /* a read edge came since the last read */
     bool dead;               /* a write failed: nothing more can be sent */
     bool hup;                /* the peer closed or reset */
     bool close;              /* close once this response is out */
@@ -52,13 +53,29 @@ struct http_conn {
     gs_request req;
 };
 
+/* A time limit that starts with the first wait under it: what runs before
+ * is CPU only, so nothing is lost, and a request that never waits never
+ * reads the clock. */
+typedef struct http_deadline {
+    int64_t timeout_ms; /* GS_FOREVER: none */
+    int64_t at;         /* gs_now_ms() deadline; 0 until the first wait */
+} http_deadline;
+
+static inline http_deadline http_deadline_in(int64_t timeout_ms)
+{
+    return (http_deadline){timeout_ms, 0};
+}
+
+/* What is left of d (starting it if need be): GS_FOREVER or >= 0 ms. */
+int64_t http_deadline_left(http_deadline *d);
+
 /* Read more input into c->in, parking (with output flushed first) until
- * there is some or gs_now_ms() reaches `deadline` (GS_FOREVER: none).
- * Returns bytes read, 0 at EOF, -ETIMEDOUT, -ECANCELED or -errno. */
-ssize_t http_conn_read(http_conn *c, int64_t deadline);
+ * there is some or the deadline passes. Returns bytes read, 0 at EOF,
+ * -ETIMEDOUT, -ECANCELED or -errno. */
+ssize_t http_conn_read(http_conn *c, http_deadline *d);
 
 /* As http_conn_read, into dst (at most n bytes) instead of c->in. */
-ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, int64_t deadline);
+ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, http_deadline *d);
 
 /* Make room at the end of c->in for a read; see conn.h's top comment for
  * what may move when. 0, -EMSGSIZE (a head past max_header_bytes) or

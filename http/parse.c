@@ -212,107 +212,103 @@ static bool target_ok(const char *s, size_t n)
     return n > 0;
 }
 
-/* llhttp accepts "Host : x" (the name then ends with a space) and ": x". */
-static bool names_ok(gs_request *r, const char *base)
-{
-    for (unsigned i = 0; i < r->nhdrs; i++) {
-        const http_hdr *h = &r->hdrs[i];
-        if (h->name_len == 0 || base[h->name + h->name_len - 1] == ' ' ||
-            base[h->name + h->name_len - 1] == '\t')
-            return false;
-    }
-    return true;
-}
-
-/* Values lose trailing whitespace (llhttp keeps it); a value never seen
- * by the parser (empty) points just past the colon. */
-static void trim_values(gs_request *r, const char *base)
-{
-    for (unsigned i = 0; i < r->nhdrs; i++) {
-        http_hdr *h = &r->hdrs[i];
-        if (h->value_len == 0 && h->value == 0)
-            h->value = h->name + h->name_len + 1;
-        while (h->value_len > 0 &&
-               (base[h->value + h->value_len - 1] == ' ' || base[h->value + h->value_len - 1] == '\t'))
-            h->value_len--;
-    }
-}
+/* What the checks need from the header fields, gathered in one pass. */
+typedef struct head_fields {
+    bool bad_name;           /* empty, or ending in whitespace */
+    unsigned hosts;
+    unsigned te_fields, chunked;
+    bool te_other;           /* a coding other than chunked */
+    bool te_after_chunked;   /* a coding after chunked */
+    const http_hdr *expect;  /* the first Expect */
+} head_fields;
 
 static bool name_is(const char *base, const http_hdr *h, const char *name, size_t len)
 {
     return h->name_len == len && strncasecmp(base + h->name, name, len) == 0;
 }
 
-/* Transfer-Encoding, every field in order: the codings must be exactly
+/* llhttp accepts "Host : x" (the name then ends with a space) and ": x". */
+static bool name_ok(const char *base, const http_hdr *h)
+{
+    if (h->name_len == 0)
+        return false;
+    char last = base[h->name + h->name_len - 1];
+    return last != ' ' && last != '\t';
+}
+
+/* Values lose trailing whitespace (llhttp keeps it); a value never seen
+ * by the parser (empty) points just past the colon. */
+static void trim_value(http_hdr *h, const char *base)
+{
+    if (h->value_len == 0 && h->value == 0)
+        h->value = h->name + h->name_len + 1;
+    while (h->value_len > 0 &&
+           (base[h->value + h->value_len - 1] == ' ' || base[h->value + h->value_len - 1] == '\t'))
+        h->value_len--;
+}
+
+/* Transfer-Encoding codings, every field in order: they must be exactly
  * "chunked" once, last. Anything else we cannot decode is 501. */
-static int check_te_value(const char *v, size_t n, unsigned *chunked, bool *other)
+static void scan_te(const char *v, size_t n, head_fields *f)
 {
     size_t i = 0;
+    f->te_fields++;
     do {
         while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
             i++;
         size_t s = i;
         while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
             i++;
-        if (i > s && i - s == 7 && strncasecmp(v + s, "chunked", 7) == 0) {
-            (*chunked)++;
-        } else if (i > s) {
-            if (*chunked)
-                return 400; /* a coding after chunked: the length is unknowable */
-            *other = true;
-        }
+        if (i - s == 7 && strncasecmp(v + s, "chunked", 7) == 0)
+            f->chunked++;
+        else if (i > s && f->chunked)
+            f->te_after_chunked = true;
+        else if (i > s)
+            f->te_other = true;
     } while (i < n);
-    return 0;
 }
 
-static int check_te(gs_request *r, const char *base, const char **why)
+static void gather(gs_request *r, const char *base, head_fields *f)
 {
-    unsigned chunked = 0, fields = 0;
-    bool other = false;
+    *f = (head_fields){0};
     for (unsigned i = 0; i < r->nhdrs; i++) {
-        const http_hdr *h = &r->hdrs[i];
-        if (!name_is(base, h, "transfer-encoding", 17))
-            continue;
-        fields++;
-        if (check_te_value(base + h->value, h->value_len, &chunked, &other)) {
-            *why = "Transfer-Encoding with a coding after chunked";
-            return 400;
-        }
+        http_hdr *h = &r->hdrs[i];
+        f->bad_name |= !name_ok(base, h);
+        trim_value(h, base);
+        if (name_is(base, h, "host", 4))
+            f->hosts++;
+        else if (name_is(base, h, "expect", 6) && !f->expect)
+            f->expect = h;
+        else if (name_is(base, h, "transfer-encoding", 17))
+            scan_te(base + h->value, h->value_len, f);
     }
-    if (!fields)
+}
+
+static int check_te(gs_request *r, const head_fields *f, const char **why)
+{
+    if (!f->te_fields)
         return 0;
+    *why = "Transfer-Encoding with a coding after chunked";
+    if (f->te_after_chunked)
+        return 400;
     *why = "unsupported Transfer-Encoding";
-    if (other)
+    if (f->te_other)
         return 501;
     *why = "malformed Transfer-Encoding";
-    if (chunked != 1 || r->minor == 0)
-        return 400;
-    return 0;
-}
-
-static int count_named(gs_request *r, const char *base, const char *name, size_t len,
-                       const http_hdr **first)
-{
-    int n = 0;
-    for (unsigned i = 0; i < r->nhdrs; i++) {
-        if (name_is(base, &r->hdrs[i], name, len) && n++ == 0 && first)
-            *first = &r->hdrs[i];
-    }
-    return n;
+    return f->chunked != 1 || r->minor == 0 ? 400 : 0;
 }
 
 /* The rest of the head's meaning: Host, Expect, method, body size. */
-static int check_semantics(http_conn *c, const char *base, const char **why)
+static int check_semantics(http_conn *c, const char *base, const head_fields *f, const char **why)
 {
     gs_request *r = &c->req;
-    int hosts = count_named(r, base, "host", 4, NULL);
     *why = "missing or repeated Host";
-    if (hosts > 1 || (hosts == 0 && r->minor == 1))
+    if (f->hosts > 1 || (f->hosts == 0 && r->minor == 1))
         return 400;
-    const http_hdr *expect = NULL;
-    if (count_named(r, base, "expect", 6, &expect) > 0 && r->minor >= 1) {
+    if (f->expect && r->minor >= 1) {
         *why = "unsupported Expect";
-        if (expect->value_len != 12 || strncasecmp(base + expect->value, "100-continue", 12) != 0)
+        if (f->expect->value_len != 12 ||
+            strncasecmp(base + f->expect->value, "100-continue", 12) != 0)
             return 417;
         r->expect_continue = r->chunked || r->body_left > 0;
     }
@@ -336,12 +332,13 @@ static int validate(http_conn *c, const char *base, const char **why)
     *why = "malformed request-target";
     if (!target_ok(base + r->url, r->url_len))
         return 400;
+    head_fields f;
+    gather(r, base, &f);
     *why = "malformed header field name";
-    if (!names_ok(r, base))
+    if (f.bad_name)
         return 400;
-    trim_values(r, base);
-    int st = check_te(r, base, why);
-    return st ? st : check_semantics(c, base, why);
+    int st = check_te(r, &f, why);
+    return st ? st : check_semantics(c, base, &f, why);
 }
 
 /* In place: the bytes after the target and after each value are a space,

@@ -232,41 +232,52 @@ static const char *env_header(gs_request *r, const char *key)
     return first ? base + first->value : NULL;
 }
 
-static const char *env_server(gs_request *r, bool port)
+static const char *env_request(gs_request *r, const char *key)
 {
+    if (strcmp(key, "REQUEST_METHOD") == 0)
+        return llhttp_method_name(r->method);
+    if (strcmp(key, "REMOTE_ADDR") == 0)
+        return r->c->peer;
+    if (strcmp(key, "REMOTE_PORT") == 0)
+        return r->c->peer_port;
+    return NULL;
+}
+
+static const char *env_server(gs_request *r, const char *key)
+{
+    if (strcmp(key, "SCRIPT_NAME") == 0)
+        return r->mount ? (r->mount->prefix_len == 1 ? "" : r->mount->prefix) : "";
+    if (strcmp(key, "SERVER_PROTOCOL") == 0)
+        return r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    bool name = strcmp(key, "SERVER_NAME") == 0;
+    if (!name && strcmp(key, "SERVER_PORT") != 0)
+        return NULL;
     http_conn_local(r->c);
-    return port ? r->c->local_port : r->c->local;
+    return name ? r->c->local : r->c->local_port;
 }
 
 const char *gs_env(gs_request *r, const char *key)
 {
     if (!r || !key || !r->head_done)
         return NULL;
-    if (strncmp(key, "HTTP_", 5) == 0)
-        return env_header(r, key + 5);
-    if (strcmp(key, "REQUEST_METHOD") == 0)
-        return llhttp_method_name(r->method);
-    if (strcmp(key, "SCRIPT_NAME") == 0)
-        return r->mount ? (r->mount->prefix_len == 1 ? "" : r->mount->prefix) : "";
-    if (strcmp(key, "PATH_INFO") == 0)
-        return r->path_info;
-    if (strcmp(key, "QUERY_STRING") == 0)
-        return r->query;
-    if (strcmp(key, "SERVER_PROTOCOL") == 0)
-        return r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-    if (strcmp(key, "CONTENT_TYPE") == 0)
-        return http_header(r, "content-type");
-    if (strcmp(key, "CONTENT_LENGTH") == 0)
-        return http_header(r, "content-length");
-    if (strcmp(key, "REMOTE_ADDR") == 0)
-        return r->c->peer;
-    if (strcmp(key, "REMOTE_PORT") == 0)
-        return r->c->peer_port;
-    if (strcmp(key, "SERVER_NAME") == 0)
-        return env_server(r, false);
-    if (strcmp(key, "SERVER_PORT") == 0)
-        return env_server(r, true);
-    return NULL;
+    switch (key[0]) {
+    case 'H':
+        return strncmp(key, "HTTP_", 5) == 0 ? env_header(r, key + 5) : NULL;
+    case 'P':
+        return strcmp(key, "PATH_INFO") == 0 ? r->path_info : NULL;
+    case 'Q':
+        return strcmp(key, "QUERY_STRING") == 0 ? r->query : NULL;
+    case 'C':
+        if (strcmp(key, "CONTENT_TYPE") == 0)
+            return http_header(r, "content-type");
+        return strcmp(key, "CONTENT_LENGTH") == 0 ? http_header(r, "content-length") : NULL;
+    case 'R':
+        return env_request(r, key);
+    case 'S':
+        return env_server(r, key);
+    default:
+        return NULL;
+    }
 }
 
 /* ---- the client going away ---- */
