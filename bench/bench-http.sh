@@ -13,7 +13,8 @@
 #
 # Environment: DURATION (default 10s), ROUNDS (3: the table shows the
 # median round), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined
-# c1000"), GS_EXTRA (more greenserve options).
+# c1000"), GS_EXTRA (more greenserve options), GS_PORT / NGINX_PORT
+# (18080 / 18081).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -22,8 +23,8 @@ SCENARIOS=${SCENARIOS:-"keepalive pipelined c1000"}
 ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TICKS=$(getconf CLK_TCK)
-GS_PORT=18080
-NGINX_PORT=18081
+GS_PORT=${GS_PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18081}
 
 # -c1000: both servers and wrk need more descriptors than the usual 1024.
 ulimit -n "$(ulimit -Hn)"
