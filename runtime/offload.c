@@ -43,8 +43,8 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t more;
     rt_job *head, *tail;
-    unsigned queued;  /* jobs not yet taken */
-    unsigned idle;    /* threads waiting for a job */
+    unsigned queued; /* jobs not yet taken */
+    unsigned idle;   /* threads waiting for a job */
     unsigned started;
     unsigned max;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .max = POOL_DEFAULT_THREADS};

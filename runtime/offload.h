@@ -17,7 +17,7 @@ typedef struct rt_job rt_job;
 struct rt_job {
     void *(*fn)(void *arg); /* run on a pool thread */
     void *arg;
-    void *result;           /* fn's return value once delivered */
+    void *result; /* fn's return value once delivered */
     /* Called on the pool thread, instead of delivering, for a job its
      * waiter abandoned: frees the job and what fn produced. fn is skipped
      * when the job was abandoned before a thread took it. */

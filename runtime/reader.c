@@ -10,11 +10,11 @@
 #include "greenserve.h"
 
 struct gs_reader {
-    int fd;          /* borrowed */
+    int fd; /* borrowed */
     char *buf;
     size_t cap;
     size_t start, end; /* buffered bytes are buf[start, end) */
-    bool eof;        /* a read returned 0: reported without reading again */
+    bool eof;          /* a read returned 0: reported without reading again */
 };
 
 gs_reader *gs_reader_new(int fd, size_t bufsize)
