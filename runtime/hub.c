@@ -52,7 +52,13 @@ struct rt_hub {
 
 static __thread rt_hub *tls_hub;
 
-static void schedule(rt_hub *h);
+/* schedule and switch_to are inlined into every caller: jump_fcontext
+ * resumes a thread with an indirect jmp, not a ret, which leaves the
+ * CPU's return predictor one entry off, so every frame the resumed thread
+ * then returns through costs a mispredicted return (~10 ns here). Each
+ * switch thus returns straight into the blocking call that made it
+ * (bench/RESULTS.md, "Runtime"). */
+static inline __attribute__((always_inline)) void schedule(rt_hub *h);
 
 int64_t gs_now_ms(void)
 {
@@ -103,7 +109,7 @@ static void after_switch(rt_hub *h, rt_transfer tr)
         free(prev);
 }
 
-static void switch_to(rt_hub *h, gs_thread *to)
+static inline __attribute__((always_inline)) void switch_to(rt_hub *h, gs_thread *to)
 {
     gs_thread *from = h->current;
     if (to == from) {
@@ -158,7 +164,7 @@ static gs_thread *pop_ready(rt_hub *h)
 
 /* Leave the current thread (already queued or parked by the caller) for
  * the next runnable one, or the loop. */
-static void schedule(rt_hub *h)
+static inline __attribute__((always_inline)) void schedule(rt_hub *h)
 {
     gs_thread *t = pop_ready(h);
     if (!t && h->next_head && ++h->batches % RT_POLL_EVERY != 0) {
