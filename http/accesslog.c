@@ -19,15 +19,15 @@
 
 /* Written once it passes FLUSH_AT; a line never exceeds MAX_LINE (fields
  * are cut), so the buffer always has room for the next one. */
-#define FLUSH_AT   4096
-#define MAX_FIELD  512
-#define MAX_LINE   (12 * MAX_FIELD + 256)
-#define BUF_SIZE   (FLUSH_AT + MAX_LINE)
+#define FLUSH_AT  4096
+#define MAX_FIELD 512
+#define MAX_LINE  (12 * MAX_FIELD + 256)
+#define BUF_SIZE  (FLUSH_AT + MAX_LINE)
 
 typedef struct alog {
     char buf[BUF_SIZE];
     size_t len;
-    int fd;                 /* the file the buffered lines belong to */
+    int fd; /* the file the buffered lines belong to */
     struct event timer;
     bool timer_ready;
     bool timer_armed;
@@ -170,9 +170,9 @@ static void format_line(out *o, const http_alog_entry *e)
     put(o, "] ", 2);
     put_request_line(o, e);
     char num[64];
-    int n = e->bytes ? snprintf(num, sizeof(num), " %d %llu ", e->status,
-                                (unsigned long long)e->bytes)
-                     : snprintf(num, sizeof(num), " %d - ", e->status);
+    int n = e->bytes
+                ? snprintf(num, sizeof(num), " %d %llu ", e->status, (unsigned long long)e->bytes)
+                : snprintf(num, sizeof(num), " %d - ", e->status);
     put(o, num, (size_t)n);
     put_quoted(o, e->referer);
     put(o, " ", 1);

@@ -16,16 +16,16 @@
 #include <stdint.h>
 
 typedef struct http_alog_entry {
-    const char *client;     /* REMOTE_ADDR */
-    const char *method;     /* NULL when the request line was never read */
-    const char *target;     /* raw request-target, target_len bytes */
+    const char *client; /* REMOTE_ADDR */
+    const char *method; /* NULL when the request line was never read */
+    const char *target; /* raw request-target, target_len bytes */
     size_t target_len;
-    const char *protocol;   /* "HTTP/1.1" */
+    const char *protocol; /* "HTTP/1.1" */
     int status;
-    uint64_t bytes;         /* body bytes sent */
-    const char *referer;    /* NULL: "-" */
-    const char *agent;      /* NULL: "-" */
-    int64_t usec;           /* from the request's first byte to its end */
+    uint64_t bytes;      /* body bytes sent */
+    const char *referer; /* NULL: "-" */
+    const char *agent;   /* NULL: "-" */
+    int64_t usec;        /* from the request's first byte to its end */
 } http_alog_entry;
 
 /* Buffer one line for fd (>= 0). Never switches. */

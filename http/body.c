@@ -39,8 +39,7 @@ static ssize_t body_fail(gs_request *r, ssize_t err)
                       (long long)c->lim->body_timeout_ms);
     } else if (err == -EMSGSIZE || err == -EPROTO) {
         http_conn_log(c, "%d %s: %s", r->fail_status,
-                      r->fail_status == 413 ? "Content Too Large" : "Bad Request",
-                      r->fail_reason);
+                      r->fail_status == 413 ? "Content Too Large" : "Bad Request", r->fail_reason);
     } else if (err == 0) {
         r->body_err = -ECONNRESET; /* the client closed mid-body */
     }

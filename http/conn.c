@@ -109,6 +109,12 @@ static void out_release(http_conn *c)
     c->out_cap = c->out_len = 0;
 }
 
+void http_conn_park_light(http_conn *c)
+{
+    if (c->out_len == 0 && !c->flushing)
+        out_release(c);
+}
+
 static int in_grow(http_conn *c, size_t cap)
 {
     char *p = malloc(cap);
@@ -302,6 +308,7 @@ static void on_late_flush(evutil_socket_t fd, short what, void *arg)
     if (r->started && sent > r->out_start)
         r->flushed = true;
     r->out_start = sent > r->out_start ? 0 : r->out_start - sent;
+    http_conn_park_light(c);
 }
 
 static void arm_late_flush(http_conn *c)
@@ -491,8 +498,8 @@ static bool next_request(http_conn *c)
     gs_request *r = &c->req;
     c->req_start = c->pos;
     http_request_begin(r);
-    http_deadline idle = http_deadline_in(c->fresh ? c->lim->header_timeout_ms
-                                                   : c->lim->keepalive_timeout_ms);
+    http_deadline idle =
+        http_deadline_in(c->fresh ? c->lim->header_timeout_ms : c->lim->keepalive_timeout_ms);
     http_deadline head = http_deadline_in(c->lim->header_timeout_ms);
     bool started = false;
     for (;;) {
@@ -578,8 +585,7 @@ static void on_edge(int fd, int events, void *arg)
         rt_wake(c->hup_waiter, -EPIPE);
 }
 
-static void format_addr(const struct sockaddr *sa, char *host, size_t hlen, char *port,
-                        size_t plen)
+static void format_addr(const struct sockaddr *sa, char *host, size_t hlen, char *port, size_t plen)
 {
     snprintf(host, hlen, "-");
     snprintf(port, plen, "0");

@@ -33,13 +33,13 @@ struct http_conn {
     size_t in_cap, in_len, pos, req_start;
     char *out;
     size_t out_cap, out_len;
-    bool drained;            /* the last read came back short */
-    bool readable;           /* a read edge came since the last read */
-    bool dead;               /* a write failed: nothing more can be sent */
-    bool hup;                /* the peer closed or reset */
-    bool close;              /* close once this response is out */
-    bool flushing;           /* out is in flight: only the flusher touches it */
-    bool fresh;              /* no request seen yet */
+    bool drained;  /* the last read came back short */
+    bool readable; /* a read edge came since the last read */
+    bool dead;     /* a write failed: nothing more can be sent */
+    bool hup;      /* the peer closed or reset */
+    bool close;    /* close once this response is out */
+    bool flushing; /* out is in flight: only the flusher touches it */
+    bool fresh;    /* no request seen yet */
     bool in_handler;
     gs_thread *hup_waiter;   /* parked in http_wait: woken with -EPIPE */
     struct event late_flush; /* see arm_late_flush in conn.c */
@@ -96,6 +96,11 @@ char *http_conn_out_reserve(http_conn *c, size_t n);
  * socket is full), bounded by the write timeout. Returns 0, or -EPIPE /
  * -ETIMEDOUT / -ECANCELED, after which the connection is dead. */
 int http_conn_flush(http_conn *c, const struct iovec *iov, int n);
+
+/* Before a long wait inside a handler: give the output buffer back to the
+ * pool if nothing is in it. (The input buffer holds the head, which
+ * gs_env's pointers point into: it stays.) Never switches. */
+void http_conn_park_light(http_conn *c);
 
 /* Fill c->local / c->local_port from getsockname, once. */
 void http_conn_local(http_conn *c);

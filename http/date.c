@@ -31,8 +31,8 @@ static void refresh(date_cache *d, time_t now)
     gmtime_r(&now, &tm);
     int n = snprintf(d->lines, sizeof(d->lines),
                      HTTP_SERVER_LINE "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                     days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+                     days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
     d->lines_len = (size_t)n;
     n = snprintf(d->clf, sizeof(d->clf), "%02d/%s/%04d:%02d:%02d:%02d +0000", tm.tm_mday,
                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);

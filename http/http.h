@@ -26,17 +26,17 @@ typedef struct http_limits {
 } http_limits;
 
 typedef struct http_mount {
-    const char *prefix;  /* "/" or "/chat": no trailing slash except the root */
+    const char *prefix; /* "/" or "/chat": no trailing slash except the root */
     size_t prefix_len;
     const gs_app *app;
-    void *state;         /* what app->init returned */
+    void *state; /* what app->init returned */
 } http_mount;
 
 typedef struct http_site {
-    http_mount *mounts;  /* any order: the longest matching prefix wins */
+    http_mount *mounts; /* any order: the longest matching prefix wins */
     size_t nmounts;
     http_limits limits;
-    int access_log_fd;   /* -1: no access log */
+    int access_log_fd; /* -1: no access log */
     /* Counters kept by http/ for supervision and status. */
     unsigned active_conns;
     uint64_t requests;

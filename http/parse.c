@@ -214,12 +214,12 @@ static bool target_ok(const char *s, size_t n)
 
 /* What the checks need from the header fields, gathered in one pass. */
 typedef struct head_fields {
-    bool bad_name;           /* empty, or ending in whitespace */
+    bool bad_name; /* empty, or ending in whitespace */
     unsigned hosts;
     unsigned te_fields, chunked;
-    bool te_other;           /* a coding other than chunked */
-    bool te_after_chunked;   /* a coding after chunked */
-    const http_hdr *expect;  /* the first Expect */
+    bool te_other;          /* a coding other than chunked */
+    bool te_after_chunked;  /* a coding after chunked */
+    const http_hdr *expect; /* the first Expect */
 } head_fields;
 
 static bool name_is(const char *base, const http_hdr *h, const char *name, size_t len)

@@ -295,6 +295,7 @@ int http_wait(gs_request *r, rt_waitq *q, int64_t timeout_ms)
         http_conn_flush(c, NULL, 0); /* a failure shows as dead, just below */
     if (gs_disconnected(r))
         return -EPIPE;
+    http_conn_park_light(c);
     rt_hub *h = rt_hub_get();
     c->hup_waiter = gs_self();
     /* The wake comes from the fd's notify callback, an event the hub does

@@ -44,30 +44,30 @@ struct gs_request {
     /* Head. Offsets are from c->in + c->req_start, so the buffer may be
      * compacted or grown while the head is incomplete. */
     uint32_t url, url_len;
-    uint32_t head_len;        /* request line + headers + CRLF, once complete */
-    http_hdr *hdrs;           /* inl, or a heap array past HTTP_INLINE_HDRS */
+    uint32_t head_len; /* request line + headers + CRLF, once complete */
+    http_hdr *hdrs;    /* inl, or a heap array past HTTP_INLINE_HDRS */
     unsigned nhdrs, hcap;
     bool got_url, name_done, value_started;
     bool head_done;
-    bool keep_alive;          /* llhttp's verdict from version and Connection */
+    bool keep_alive; /* llhttp's verdict from version and Connection */
     uint8_t major, minor, method;
 
     /* Routing, set before the handler runs. */
     const http_mount *mount;
-    const char *path_info;    /* percent-decoded, NUL-terminated */
-    const char *query;        /* raw, NUL-terminated; "" when absent */
+    const char *path_info; /* percent-decoded, NUL-terminated */
+    const char *query;     /* raw, NUL-terminated; "" when absent */
 
     /* Body. */
     bool chunked, body_done;
     bool expect_continue, continue_sent;
-    int64_t body_left;        /* Content-Length bytes not yet parsed */
-    int64_t body_total;       /* body bytes parsed (de-chunked) */
-    int body_err;             /* sticky gs_read error */
-    char *dst;                /* where the parser copies body bytes; NULL drops */
+    int64_t body_left;  /* Content-Length bytes not yet parsed */
+    int64_t body_total; /* body bytes parsed (de-chunked) */
+    int body_err;       /* sticky gs_read error */
+    char *dst;          /* where the parser copies body bytes; NULL drops */
     size_t dst_len;
-    const char *src;          /* the bytes being fed, for the framing check */
-    size_t scan;              /* framing checked up to src + scan */
-    size_t framing_run;       /* framing bytes since the last body bytes */
+    const char *src;    /* the bytes being fed, for the framing check */
+    size_t scan;        /* framing checked up to src + scan */
+    size_t framing_run; /* framing bytes since the last body bytes */
     bool prev_cr, prev_lf;
 
     /* An error found while parsing: the status it answers and why. */
@@ -77,19 +77,19 @@ struct gs_request {
     /* Response. */
     int status;
     http_frame frame;
-    bool started;             /* status line and headers are in c->out */
-    bool refused;             /* gs_start_response refused a header: 500 */
-    bool flushed;             /* some of this response has been sent */
+    bool started; /* status line and headers are in c->out */
+    bool refused; /* gs_start_response refused a header: 500 */
+    bool flushed; /* some of this response has been sent */
     bool head_method;
-    int64_t resp_len;         /* the handler's Content-Length, -1 when none */
+    int64_t resp_len; /* the handler's Content-Length, -1 when none */
     uint64_t body_sent;
-    size_t out_start;         /* this response's first byte in c->out, until flushed */
+    size_t out_start; /* this response's first byte in c->out, until flushed */
 
     /* Lifetime. */
     http_chunk *arena;
     http_defer *defers;
     http_joined *joined;
-    int64_t t0_us;            /* when its first byte was read */
+    int64_t t0_us; /* when its first byte was read */
 
     http_hdr inl[HTTP_INLINE_HDRS];
     char path_inline[128];

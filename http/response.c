@@ -25,44 +25,51 @@
  * one send. Bigger ones go out from the caller's memory (writev). */
 #define SMALL_WRITE 1024
 
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
 const char *http_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "Unknown";
 }
 
 /* ---- building blocks ---- */
@@ -113,20 +120,19 @@ static void put_date_lines(wbuf *w, bool server, bool date)
 /* ---- gs_start_response ---- */
 
 typedef struct head_meta {
-    int64_t length;     /* the handler's Content-Length, -1 when none */
-    bool date, server;  /* set by the handler */
-    bool close;         /* the handler said "Connection: close" */
-    size_t bytes;       /* the handler's header lines, formatted */
-    const char *bad;    /* the offending name, when refused */
+    int64_t length;    /* the handler's Content-Length, -1 when none */
+    bool date, server; /* set by the handler */
+    bool close;        /* the handler said "Connection: close" */
+    size_t bytes;      /* the handler's header lines, formatted */
+    const char *bad;   /* the offending name, when refused */
 } head_meta;
 
 /* RFC 9110 token characters (GNU range designators). */
 static const bool tchar[256] = {
-    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true, ['!'] = true,
-    ['#'] = true,         ['$'] = true,         ['%'] = true,         ['&'] = true,
-    ['\''] = true,        ['*'] = true,         ['+'] = true,         ['-'] = true,
-    ['.'] = true,         ['^'] = true,         ['_'] = true,         ['`'] = true,
-    ['|'] = true,         ['~'] = true,
+    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true, ['!'] = true,  ['#'] = true,
+    ['$'] = true,         ['%'] = true,         ['&'] = true,         ['\''] = true, ['*'] = true,
+    ['+'] = true,         ['-'] = true,         ['.'] = true,         ['^'] = true,  ['_'] = true,
+    ['`'] = true,         ['|'] = true,         ['~'] = true,
 };
 
 /* The length of a valid field name, 0 for an invalid one. */
@@ -255,8 +261,9 @@ static int refuse(gs_request *r, const char *name)
     for (; name && name[i] && i < sizeof(shown) - 1; i++)
         shown[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
     shown[i] = '\0';
-    http_conn_log(r->c, "app %s: response header \"%s\" refused (control character, CR/LF, "
-                        "bad name, or Transfer-Encoding)",
+    http_conn_log(r->c,
+                  "app %s: response header \"%s\" refused (control character, CR/LF, "
+                  "bad name, or Transfer-Encoding)",
                   r->mount ? r->mount->app->name : "-", shown);
     return -EINVAL;
 }

@@ -46,8 +46,8 @@ typedef struct hs {
     gs_thread *acceptor;
     gs_thread *conns[HS_MAXCONNS];
     unsigned nconns;
-    unsigned done;     /* connections whose http_serve returned */
-    rt_waitq doneq;    /* woken at each */
+    unsigned done;  /* connections whose http_serve returned */
+    rt_waitq doneq; /* woken at each */
     char dir[64], error_log[96], access_log[96];
 } hs;
 
@@ -191,9 +191,9 @@ static HS_UNUSED const char *hs_access_log(hs *s)
 
 typedef struct hc {
     int fd;
-    size_t len;          /* bytes in buf not yet returned */
+    size_t len; /* bytes in buf not yet returned */
     char buf[HC_BUF];
-    char resp[HC_BUF];   /* the last response, NUL-terminated */
+    char resp[HC_BUF]; /* the last response, NUL-terminated */
 } hc;
 
 static HS_UNUSED hc *hc_open(hs *s)
@@ -301,8 +301,8 @@ static HS_UNUSED const char *hc_recv_try(hc *c, bool head_only, int timeout_ms, 
         if (len && len != SIZE_MAX)
             return hc_take(c, len);
         int64_t left = deadline - gs_now_ms();
-        ssize_t n = left <= 0 ? -ETIMEDOUT
-                              : gs_fd_read(c->fd, c->buf + c->len, HC_BUF - 1 - c->len, left);
+        ssize_t n =
+            left <= 0 ? -ETIMEDOUT : gs_fd_read(c->fd, c->buf + c->len, HC_BUF - 1 - c->len, left);
         if (n > 0) {
             c->len += (size_t)n;
             continue;
@@ -409,8 +409,8 @@ static int hs_hello(gs_request *r, void *state)
     return 0;
 }
 
-static HS_UNUSED const gs_app hs_hello_app = {.abi = GS_ABI_VERSION, .name = "hello",
-                                              .handle = hs_hello};
+static HS_UNUSED const gs_app hs_hello_app = {
+    .abi = GS_ABI_VERSION, .name = "hello", .handle = hs_hello};
 
 /* Echo the body back, with Content-Length; gs_read's error if it fails. */
 static int hs_echo(gs_request *r, void *state)
@@ -430,7 +430,7 @@ static int hs_echo(gs_request *r, void *state)
     return 0;
 }
 
-static HS_UNUSED const gs_app hs_echo_app = {.abi = GS_ABI_VERSION, .name = "echo",
-                                             .handle = hs_echo};
+static HS_UNUSED const gs_app hs_echo_app = {
+    .abi = GS_ABI_VERSION, .name = "echo", .handle = hs_echo};
 
 #endif

@@ -34,8 +34,7 @@ static int stream_handle(gs_request *r, void *state)
     return gs_write(r, "two", 3) == 3 ? 0 : -1;
 }
 
-static const gs_app stream_app = {.abi = GS_ABI_VERSION, .name = "stream",
-                                  .handle = stream_handle};
+static const gs_app stream_app = {.abi = GS_ABI_VERSION, .name = "stream", .handle = stream_handle};
 
 Test(conn, keepalive_11, .timeout = 10)
 {

@@ -25,39 +25,59 @@ BAD(fragment_in_target, "GET /a#b HTTP/1.1\r\n" HOST "\r\n", 0, 400, "malformed 
 BAD(encoded_nul_in_path, "GET /a%00b HTTP/1.1\r\n" HOST "\r\n", 0, 400, "unusable request-target")
 BAD(unknown_scheme, "GET ftp://x/a HTTP/1.1\r\n" HOST "\r\n", 0, 400, "unusable request-target")
 /* smuggling: framing */
-BAD(cl_and_te, "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "0\r\n\r\n", 0, 400, "Content-Length can't be present with Transfer-Encoding")
-BAD(te_and_cl, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-                  "0\r\n\r\n", 0, 400, "Content-Length can't be present with Transfer-Encoding")
+BAD(cl_and_te,
+    "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "0\r\n\r\n",
+    0, 400, "Content-Length can't be present with Transfer-Encoding")
+BAD(te_and_cl,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+    "0\r\n\r\n",
+    0, 400, "Content-Length can't be present with Transfer-Encoding")
 BAD(cl_differing, "POST / HTTP/1.1\r\n" HOST "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-     0, 400, "Duplicate Content-Length")
-BAD(cl_repeated_same, "POST / HTTP/1.1\r\n" HOST "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-     0, 400, "Duplicate Content-Length")
+    0, 400, "Duplicate Content-Length")
+BAD(cl_repeated_same,
+    "POST / HTTP/1.1\r\n" HOST "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 0, 400,
+    "Duplicate Content-Length")
 BAD(cl_list, "POST / HTTP/1.1\r\n" HOST "Content-Length: 3, 3\r\n\r\nabc", 0, 400,
-     "Invalid character in Content-Length")
+    "Invalid character in Content-Length")
 BAD(cl_sign, "POST / HTTP/1.1\r\n" HOST "Content-Length: +3\r\n\r\nabc", 0, 400,
-     "Invalid character in Content-Length")
+    "Invalid character in Content-Length")
 BAD(cl_overflow, "POST / HTTP/1.1\r\n" HOST "Content-Length: 99999999999999999999999\r\n\r\n", 0,
-     400, "Content-Length overflow")
-BAD(chunk_size_bad, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
-     0, 400, "Invalid character in chunk size")
-BAD(chunk_size_negative, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n"
-                            "0\r\n\r\n", 0, 400, "Invalid character in chunk size")
-BAD(chunk_size_overflow, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
-                            "fffffffffffffffff1\r\nabc\r\n0\r\n\r\n", 0, 400, "Chunk size overflow")
-BAD(chunk_size_bare_lf, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n"
-                           "0\r\n\r\n", 0, 400, "chunk size")
-BAD(chunk_data_bare_lf, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\n"
-                           "0\r\n\r\n", 0, 400, "chunk size")
-BAD(chunk_too_long, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n"
-                       "0\r\n\r\n", 0, 400, "chunk size")
+    400, "Content-Length overflow")
+BAD(chunk_size_bad,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 0, 400,
+    "Invalid character in chunk size")
+BAD(chunk_size_negative,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n"
+    "0\r\n\r\n",
+    0, 400, "Invalid character in chunk size")
+BAD(chunk_size_overflow,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
+    "fffffffffffffffff1\r\nabc\r\n0\r\n\r\n",
+    0, 400, "Chunk size overflow")
+BAD(chunk_size_bare_lf,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n"
+    "0\r\n\r\n",
+    0, 400, "chunk size")
+BAD(chunk_data_bare_lf,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\n"
+    "0\r\n\r\n",
+    0, 400, "chunk size")
+BAD(chunk_too_long,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n"
+    "0\r\n\r\n",
+    0, 400, "chunk size")
 /* (ours) */
-BAD(trailer_bare_lf_end, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n"
-                            "T: x\r\n\n", 0, 400, "bare LF in chunked framing")
+BAD(trailer_bare_lf_end,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n"
+    "T: x\r\n\n",
+    0, 400, "bare LF in chunked framing")
 BAD(last_chunk_bare_lf_end, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n\n",
-     0, 400, "bare LF in chunked framing")
-BAD(trailer_obs_fold, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n"
-                         "T: x\r\n y\r\n\r\n", 0, 400, "obs-fold in chunk trailers")
+    0, 400, "bare LF in chunked framing")
+BAD(trailer_obs_fold,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n"
+    "T: x\r\n y\r\n\r\n",
+    0, 400, "obs-fold in chunk trailers")
 /* smuggling: line ends and folding */
 BAD(bare_lf_request_line, "GET / HTTP/1.1\n" HOST "\r\n", 0, 400, "bare LF in request head")
 BAD(bare_lf_head_end, "GET / HTTP/1.1\r\n" HOST "\n", 0, 400, "bare LF in request head")
@@ -67,34 +87,35 @@ BAD(bare_cr, "GET / HTTP/1.1\r" HOST "\r\n", 0, 400, "Expected CRLF after versio
 BAD(bare_cr_value, "GET / HTTP/1.1\r\n" HOST "X: a\rb\r\n\r\n", 0, 400, "Missing expected LF")
 BAD(obs_fold, "GET / HTTP/1.1\r\n" HOST "X: a\r\n b\r\n\r\n", 0, 400, "obs-fold in request head")
 BAD(obs_fold_tab, "GET / HTTP/1.1\r\n" HOST "X: a\r\n\tb\r\n\r\n", 0, 400,
-     "obs-fold in request head")
-BAD(space_before_colon, "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 0, 400,
-     "malformed header field name")
+    "obs-fold in request head")
+BAD(space_before_colon, "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 0, 400, "malformed header field name")
 BAD(empty_name, "GET / HTTP/1.1\r\n" HOST ": x\r\n\r\n", 0, 400, "malformed header field name")
 BAD(space_before_first_header, "GET / HTTP/1.1\r\n " HOST "\r\n", 0, 400,
-     "Unexpected space after start line")
-BAD(nul_in_value, "GET / HTTP/1.1\r\n" HOST "X: a\0b\r\n\r\n", 30, 400,
-     "Invalid header value char")
-BAD(ctl_in_value, "GET / HTTP/1.1\r\n" HOST "X: a\x01" "b\r\n\r\n", 0, 400,
-     "Invalid header value char")
+    "Unexpected space after start line")
+BAD(nul_in_value, "GET / HTTP/1.1\r\n" HOST "X: a\0b\r\n\r\n", 30, 400, "Invalid header value char")
+BAD(ctl_in_value,
+    "GET / HTTP/1.1\r\n" HOST "X: a\x01"
+    "b\r\n\r\n",
+    0, 400, "Invalid header value char")
 /* Transfer-Encoding values */
 BAD(te_empty, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: \r\n\r\n0\r\n\r\n", 0, 400,
-     "malformed Transfer-Encoding")
+    "malformed Transfer-Encoding")
 BAD(te_http10, "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 400,
-     "malformed Transfer-Encoding")
+    "malformed Transfer-Encoding")
 BAD(te_gzip, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip\r\n\r\nabc", 0, 501,
-     "unsupported Transfer-Encoding")
+    "unsupported Transfer-Encoding")
 BAD(te_identity, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: identity\r\n\r\nabc", 0, 501,
-     "unsupported Transfer-Encoding")
+    "unsupported Transfer-Encoding")
 BAD(te_gzip_chunked, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-     0, 501, "unsupported Transfer-Encoding")
-BAD(te_two_fields, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 501,
-     "unsupported Transfer-Encoding")
+    0, 501, "unsupported Transfer-Encoding")
+BAD(te_two_fields,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    0, 501, "unsupported Transfer-Encoding")
 BAD(te_chunked_gzip, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
-     0, 501, "Invalid `Transfer-Encoding` header value")
+    0, 501, "Invalid `Transfer-Encoding` header value")
 BAD(te_chunked_param, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n",
-     0, 501, "unsupported Transfer-Encoding")
+    0, 501, "unsupported Transfer-Encoding")
 /* versions */
 BAD(http_1_2, "GET / HTTP/1.2\r\n" HOST "\r\n", 0, 505, "Invalid HTTP version")
 BAD(http_2_0, "GET / HTTP/2.0\r\n" HOST "\r\n", 0, 505, "HTTP version not supported")
@@ -104,30 +125,36 @@ BAD(h2_preface, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, 505, "")
 BAD(no_host_11, "GET / HTTP/1.1\r\n\r\n", 0, 400, "missing or repeated Host")
 BAD(two_hosts, "GET / HTTP/1.1\r\n" HOST HOST "\r\n", 0, 400, "missing or repeated Host")
 BAD(expect_other, "POST / HTTP/1.1\r\n" HOST "Expect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 0, 417,
-     "unsupported Expect")
+    "unsupported Expect")
 BAD(connect, "CONNECT h:443 HTTP/1.1\r\n" HOST "\r\n", 0, 405, "CONNECT is not served")
 /* limits (see tight()) */
-BAD(uri_too_long, "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n" HOST "\r\n", 0, 414,
-     "request-target too long")
-BAD(too_many_headers, "GET / HTTP/1.1\r\n" HOST "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\n",
-     0, 431, "too many header fields")
-BAD(head_too_large, "GET / HTTP/1.1\r\n" HOST "X: 0123456789012345678901234567890123456789012345"
-                       "6789012345678901234567890123456789012345678901234567890123456789012345"
-                       "6789012345678901234567890123456789012345678901234567890123456789\r\n\r\n",
-     0, 431, "request head too large")
+BAD(uri_too_long,
+    "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n" HOST "\r\n",
+    0, 414, "request-target too long")
+BAD(too_many_headers,
+    "GET / HTTP/1.1\r\n" HOST "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\n", 0, 431,
+    "too many header fields")
+BAD(head_too_large,
+    "GET / HTTP/1.1\r\n" HOST "X: 0123456789012345678901234567890123456789012345"
+    "6789012345678901234567890123456789012345678901234567890123456789012345"
+    "6789012345678901234567890123456789012345678901234567890123456789\r\n\r\n",
+    0, 431, "request head too large")
 BAD(body_too_large, "POST / HTTP/1.1\r\n" HOST "Content-Length: 101\r\n\r\n", 0, 413,
-     "request body too large")
-BAD(chunked_body_too_large, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
-                               "40\r\n0123456789012345678901234567890123456789012345678901234567890123"
-                               "\r\n40\r\n012345678901234567890123456789012345678901234567890123456789"
-                               "0123\r\n0\r\n\r\n", 0, 413, "request body too large")
-BAD(chunk_extensions_too_large, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
-                                   "1;a=0123456789012345678901234567890123456789012345678901234567"
-                                   "89012345678901234567890123456789012345678901234567890123456789"
-                                   "0123456789012345678901234567890123456789012345678901234567890123"
-                                   "456789012345678901234567890123456789\r\nx\r\n0\r\n\r\n",
-     0, 431, "chunk extensions or trailers too large")
+    "request body too large")
+BAD(chunked_body_too_large,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
+    "40\r\n0123456789012345678901234567890123456789012345678901234567890123"
+    "\r\n40\r\n012345678901234567890123456789012345678901234567890123456789"
+    "0123\r\n0\r\n\r\n",
+    0, 413, "request body too large")
+BAD(chunk_extensions_too_large,
+    "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n"
+    "1;a=0123456789012345678901234567890123456789012345678901234567"
+    "89012345678901234567890123456789012345678901234567890123456789"
+    "0123456789012345678901234567890123456789012345678901234567890123"
+    "456789012345678901234567890123456789\r\nx\r\n0\r\n\r\n",
+    0, 431, "chunk extensions or trailers too large")
 
 static void tight(http_limits *l)
 {

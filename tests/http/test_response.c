@@ -56,14 +56,14 @@ static int misc_handle(gs_request *r, void *state)
         result = (int)gs_write(r, "toolong", 7);
         return 0;
     case 3: /* 204 and its own Server and Date */
-        result = gs_start_response(r, 204, (const char *[]){"Server", "mine", "Date", "then",
-                                                            NULL});
+        result =
+            gs_start_response(r, 204, (const char *[]){"Server", "mine", "Date", "then", NULL});
         result |= gs_start_response(r, 200, NULL) == -EALREADY ? 0 : 1;
         gs_write(r, "dropped", 7);
         return 0;
     case 4: /* Connection: close from the handler */
-        gs_start_response(r, 200, (const char *[]){"Connection", "close", "Content-Length", "2",
-                                                   NULL});
+        gs_start_response(r, 200,
+                          (const char *[]){"Connection", "close", "Content-Length", "2", NULL});
         gs_write(r, "ok", 2);
         return 0;
     case 5: /* gs_write alone: a 200, chunked */
@@ -78,8 +78,10 @@ static int misc_handle(gs_request *r, void *state)
     default: /* a big body in small writes, with Content-Length */
         gs_start_response(r, 200, (const char *[]){"Content-Length", "100000", NULL});
         for (int i = 0; i < 1000; i++)
-            gs_write(r, "0123456789012345678901234567890123456789012345678901234567890123456789"
-                        "012345678901234567890123456789", 100);
+            gs_write(r,
+                     "0123456789012345678901234567890123456789012345678901234567890123456789"
+                     "012345678901234567890123456789",
+                     100);
         return 0;
     }
 }
@@ -154,7 +156,8 @@ Test(response, failure_after_start_unsent_becomes_500_and_closes, .timeout = 10)
     cr_assert_null(strstr(resp, "part"));
     cr_assert_str_eq(hs_header(resp, "Connection"), "close");
     cr_assert(hc_closed(c, 1000));
-    cr_assert(strstr(hs_error_log(&s), "app fail: handler failed (-5) after starting its response"));
+    cr_assert(
+        strstr(hs_error_log(&s), "app fail: handler failed (-5) after starting its response"));
     hc_close(c);
     hs_stop(&s);
 }
@@ -317,7 +320,8 @@ Test(response, date_header_format)
     cr_assert_eq(regexec(&re, lines, 0, NULL, 0), 0, "%s", lines);
     regfree(&re);
     const char *clf = http_clf_time(&n);
-    cr_assert_eq(regcomp(&re, "^[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} \\+0000$",
+    cr_assert_eq(regcomp(&re,
+                         "^[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} \\+0000$",
                          REG_EXTENDED),
                  0);
     cr_assert_eq(regexec(&re, clf, 0, NULL, 0), 0, "%s", clf);

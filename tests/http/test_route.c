@@ -4,11 +4,10 @@
 #include "http/route.h"
 
 static const char *keys[] = {
-    "REQUEST_METHOD", "SCRIPT_NAME",  "PATH_INFO",         "QUERY_STRING",
-    "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT",       "REMOTE_ADDR",
-    "REMOTE_PORT",    "CONTENT_TYPE", "CONTENT_LENGTH",    "HTTP_HOST",
-    "HTTP_X_MULTI",   "HTTP_X_UNDER", "HTTP_CONTENT_TYPE", "HTTP_USER_AGENT",
-    "NO_SUCH_KEY",
+    "REQUEST_METHOD",  "SCRIPT_NAME", "PATH_INFO",    "QUERY_STRING", "SERVER_PROTOCOL",
+    "SERVER_NAME",     "SERVER_PORT", "REMOTE_ADDR",  "REMOTE_PORT",  "CONTENT_TYPE",
+    "CONTENT_LENGTH",  "HTTP_HOST",   "HTTP_X_MULTI", "HTTP_X_UNDER", "HTTP_CONTENT_TYPE",
+    "HTTP_USER_AGENT", "NO_SUCH_KEY",
 };
 
 /* Answers "KEY=value\n" for every key ("KEY=-" when absent), and the
