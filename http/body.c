@@ -110,6 +110,8 @@ ssize_t gs_read(gs_request *r, void *buf, size_t n)
         ssize_t got = feed_buffered(r, buf, n);
         if (got != 0 || r->body_done)
             return got < 0 ? body_fail(r, got) : got;
+        if (c->pos < c->in_len)
+            continue; /* that was chunk framing, and more is buffered */
         if (!r->chunked && c->pos == c->in_len && n >= DIRECT_MIN) {
             got = read_direct(r, buf, n);
             if (got != 0 || r->body_done)

@@ -364,6 +364,8 @@ ssize_t http_conn_recv(http_conn *c, char *dst, size_t n, http_deadline *d)
                 c->hup = true; /* reset: nothing more to read, nor to linger for */
                 return -errno;
             }
+            if (c->hup)
+                return 0; /* closed and nothing left: park_read would not wait */
             c->drained = true;
         }
         if (c->out_len > 0) {

@@ -192,6 +192,39 @@ Test(conn, body_chunked_byte_by_byte, .timeout = 10)
     hs_stop(&s);
 }
 
+/* Reads its body one byte at a time, then echoes it. */
+static int byte_echo_handle(gs_request *r, void *state)
+{
+    (void)state;
+    static char body[256];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof(body) && (got = gs_read(r, body + n, 1)) > 0)
+        n += (size_t)got;
+    char len[32];
+    snprintf(len, sizeof(len), "%zu", n);
+    gs_start_response(r, 200, (const char *[]){"Content-Length", len, NULL});
+    gs_write(r, body, n);
+    return 0;
+}
+
+static const gs_app byte_echo_app = {
+    .abi = GS_ABI_VERSION, .name = "byte-echo", .handle = byte_echo_handle};
+
+Test(conn, body_read_one_byte_at_a_time, .timeout = 10)
+{
+    hs s;
+    hs_start1(&s, &byte_echo_app, NULL);
+    hc *c = hc_open(&s);
+    hc_send(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
+               "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz");
+    cr_assert_str_eq(hs_body(hc_recv(c, false)), "abcde");
+    cr_assert_str_eq(hs_body(hc_recv(c, false)), "xyz");
+    hc_close(c);
+    hs_stop(&s);
+}
+
 /* Big enough to go through the direct read into the handler's buffer. */
 Test(conn, body_large_content_length, .timeout = 10)
 {
