@@ -39,8 +39,7 @@ static void *call_main(void *arg)
     return result;
 }
 
-int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg),
-                  void *done_arg)
+int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg), void *done_arg)
 {
     call *c = malloc(sizeof(*c));
     if (!c)
@@ -64,10 +63,10 @@ typedef struct saved_cbs {
 
 struct gs_bstream {
     struct bufferevent *bev;
-    rt_waitq readers;  /* wait for input, EOF or an error */
-    rt_waitq writers;  /* wait for the output buffer to drain */
+    rt_waitq readers; /* wait for input, EOF or an error */
+    rt_waitq writers; /* wait for the output buffer to drain */
     bool eof;
-    int err;           /* sticky: -ECONNRESET once the bufferevent failed */
+    int err; /* sticky: -ECONNRESET once the bufferevent failed */
     saved_cbs saved;
 };
 
