@@ -311,24 +311,34 @@ void gs_offload_threads(unsigned n);
 
 /* From callback code on the hub's thread: run fn(arg) in a new green
  * thread and, when it returns, call done(result, done_arg) from that
- * thread (done may be NULL). Never switches. 0 or -ENOMEM. */
+ * thread (done may be NULL), so done may block too. fn first runs once the
+ * callback has returned to the loop. Never switches. 0 or -ENOMEM. */
 int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg),
                   void *done_arg);
 
 struct bufferevent;
 
-/* A green stream over an existing bufferevent: reads and writes park the
- * green thread instead of taking callbacks. The stream takes over the
- * bufferevent's callbacks; it does not own (or free) the bufferevent. */
+/* A green stream over an existing bufferevent of this hub's event_base:
+ * reads and writes park the green thread instead of taking callbacks. The
+ * stream takes over the bufferevent's callbacks (gs_bstream_free gives the
+ * previous ones back); it does not own or free the bufferevent. The first
+ * read that waits enables reading and leaves it on: set a read high-
+ * watermark on the bufferevent to bound what is buffered ahead. Timeouts set with
+ * bufferevent_set_timeouts end the waits they bound with -ETIMEDOUT. */
 typedef struct gs_bstream gs_bstream;
 
+/* NULL if out of memory. Never switches. */
 gs_bstream *gs_bstream_new(struct bufferevent *bev);
+/* Threads still parked on s get -EBADF. Never switches. */
 void gs_bstream_free(gs_bstream *s);
-/* > 0 read, 0 at EOF, or -errno (-ECONNRESET on a bufferevent error). */
+/* > 0 read, 0 at EOF, or -errno (-ECONNRESET once the bufferevent has
+ * reported an error; sticky). Buffered bytes come before EOF or error. */
 ssize_t gs_bstream_read(gs_bstream *s, void *buf, size_t n, int64_t timeout_ms);
 /* As gs_reader_readline. */
 ssize_t gs_bstream_readline(gs_bstream *s, char *buf, size_t n, int64_t timeout_ms);
-/* Queue n bytes and wait until the output buffer has drained. n or -errno. */
+/* Queue n bytes and wait until the output buffer has drained (n = 0 only
+ * waits: a flush). n or -errno; on -ETIMEDOUT or -ECANCELED the bytes stay
+ * queued and still go out. */
 ssize_t gs_bstream_write(gs_bstream *s, const void *buf, size_t n, int64_t timeout_ms);
 
 /* ------------------------------------------------------------------------

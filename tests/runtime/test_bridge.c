@@ -493,6 +493,7 @@ Test(bridge, bstream_write_waits_for_drain, .timeout = 5)
     cr_assert_eq(gs_bstream_write(s, buf, n, 5000), (ssize_t)n);
     cr_assert_geq(gs_now_ms() - t0, 15, "it had to wait for the reader");
     cr_assert_eq(evbuffer_get_length(bufferevent_get_output(bev)), 0);
+    cr_assert_eq(gs_bstream_write(s, NULL, 0, 0), 0, "nothing left to flush");
     gs_bstream_free(s);
     bufferevent_free(bev); /* the reader sees EOF */
     void *total;
@@ -513,6 +514,7 @@ Test(bridge, bstream_write_timeout_when_peer_does_not_read, .timeout = 5)
     cr_assert_eq(gs_bstream_write(s, buf, n, 40), -ETIMEDOUT);
     cr_assert_geq(gs_now_ms() - t0, 35);
     cr_assert_gt(evbuffer_get_length(bufferevent_get_output(bev)), 0, "bytes stay queued");
+    cr_assert_eq(gs_bstream_write(s, NULL, 0, 30), -ETIMEDOUT, "a flush waits for them too");
     gs_bstream_free(s);
     bufferevent_free(bev);
     free(buf);
