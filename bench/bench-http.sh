@@ -11,8 +11,8 @@
 # (utime + stime from /proc/PID/stat before and after, over the requests
 # wrk completed). Prints a Markdown table for bench/RESULTS.md.
 #
-# Environment: DURATION (default 10s), ROUNDS (3: the table shows the
-# median round), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined
+# Environment: DURATION (default 10s), ROUNDS (3: the table shows
+# medians), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined
 # c1000"), GS_EXTRA (more greenserve options), GS_PORT / NGINX_PORT
 # (18080 / 18081).
 set -euo pipefail
@@ -132,8 +132,7 @@ echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
 
 # Both run throughout (the idle one costs nothing); each scenario runs on
 # one then the other, ROUNDS times, so a neighbour's load drifting over the
-# run weighs on both alike. The table shows, for each server and scenario,
-# the round with the median CPU time per request.
+# run weighs on both alike. The table shows the median of the rounds.
 start_greenserve
 start_nginx
 for round in $(seq "$ROUNDS"); do
@@ -143,12 +142,26 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-# The table: one row per scenario, greenserve next to nginx.
-sort -k1,1 -k2,2 -k5,5g "$tmp/results" | awk '
-    function med(a, k) { return a[k, int((cnt[k] + 1) / 2)] }
+# The table: one row per scenario, greenserve next to nginx, each figure
+# the median of its rounds (p99 converted to ms).
+awk '
+    function ms(v) {
+        if (v ~ /us$/) return v / 1000
+        if (v ~ /ms$/) return v + 0
+        if (v ~ /s$/) return v * 1000
+        return v + 0
+    }
+    function median(list,    a, n, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+                t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+            }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
     {
-        k = $1 SUBSEP $2; i = ++cnt[k]
-        rps[k, i] = $3; p99[k, i] = $4; us[k, i] = $5
+        k = $1 SUBSEP $2
+        rps[k] = rps[k] " " $3; p99[k] = p99[k] " " ms($4); us[k] = us[k] " " $5
         if (!seen[$2]++) order[++n] = $2
     }
     END {
@@ -156,10 +169,10 @@ sort -k1,1 -k2,2 -k5,5g "$tmp/results" | awk '
         print "|---|---|---|---|---|---|---|---|---|"
         for (j = 1; j <= n; j++) {
             s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
-            # rows sorted by CPU per request: the middle one is the median
-            printf "| %s | %.0f | %.0f | %.2fx | %s | %s | %.2f | %.2f | %.2fx |\n", s,
-                med(rps, g), med(rps, x), med(rps, g) / med(rps, x), med(p99, g), med(p99, x),
-                med(us, g), med(us, x), med(us, x) / med(us, g)
+            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx |\n", s,
+                median(rps[g]), median(rps[x]), median(rps[g]) / median(rps[x]),
+                median(p99[g]), median(p99[x]), median(us[g]), median(us[x]),
+                median(us[x]) / median(us[g])
         }
     }' "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
