@@ -104,8 +104,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
-/* Pause, so the head can be checked and the handler called before any
- * body byte is parsed. */
+/* With a body (or a Transfer-Encoding llhttp would refuse before we can
+ * say 501), pause so the head is checked and the handler called before
+ * any body byte is parsed. Without one, run on to the end of the message:
+ * it pauses there, and a GET costs one parser call. */
 static int on_headers_complete(llhttp_t *p)
 {
     gs_request *r = &conn_of(p)->req;
@@ -117,7 +119,8 @@ static int on_headers_complete(llhttp_t *p)
     r->keep_alive = llhttp_should_keep_alive(p);
     r->chunked = (p->flags & F_CHUNKED) != 0;
     r->body_left = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : 0;
-    return HPE_PAUSED;
+    bool body = (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) || r->body_left > 0;
+    return body ? HPE_PAUSED : 0;
 }
 
 /* Framing bytes of a chunked body (everything but the data): llhttp
