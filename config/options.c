@@ -192,53 +192,77 @@ static int add_bind(cfg_settings *s, const char *v, char *err, size_t n)
 
 /* ---- setting one option ---- */
 
+/* Setters: parse v into the field f; NULL, or why v is refused. */
+
+static const char *set_size(void *f, const char *v)
+{
+    uint64_t u;
+    if (parse_size(v, SIZE_MAX, &u) < 0)
+        return "expected a byte count such as 8192, 64k or 10m";
+    *(size_t *)f = (size_t)u;
+    return NULL;
+}
+
+static const char *set_size64(void *f, const char *v)
+{
+    uint64_t u;
+    if (parse_size(v, INT64_MAX, &u) < 0)
+        return "expected a byte count such as 8192, 64k or 10m";
+    *(int64_t *)f = (int64_t)u;
+    return NULL;
+}
+
+static const char *set_count(void *f, const char *v)
+{
+    uint64_t u;
+    if (parse_count(v, UINT32_MAX, &u) < 0)
+        return "expected a number > 0";
+    *(unsigned *)f = (unsigned)u;
+    return NULL;
+}
+
+static const char *set_timeout(void *f, const char *v)
+{
+    int64_t ms = GS_FOREVER;
+    if (strcmp(v, "off") != 0 && (parse_duration(v, &ms) < 0 || ms == 0))
+        return "expected a time > 0 such as 30, 2.5s or 500ms, or off";
+    *(int64_t *)f = ms;
+    return NULL;
+}
+
+static const char *set_duration(void *f, const char *v)
+{
+    if (parse_duration(v, f) < 0)
+        return "expected a time such as 30, 2.5s or 500ms";
+    return NULL;
+}
+
+static const char *set_log(void *f, const char *v)
+{
+    *(const char **)f = strcmp(v, "off") == 0 ? NULL : v;
+    return NULL;
+}
+
+static const char *set_path(void *f, const char *v)
+{
+    if (!*v)
+        return "empty path";
+    *(const char **)f = v;
+    return NULL;
+}
+
+static const char *(*const setters[])(void *f, const char *v) = {
+    [K_SIZE] = set_size,       [K_SIZE64] = set_size64,     [K_COUNT] = set_count,
+    [K_TIMEOUT] = set_timeout, [K_DURATION] = set_duration, [K_LOG] = set_log,
+    [K_PATH] = set_path,
+};
+
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)
 {
-    void *f = field(s, r);
-    uint64_t u;
-    int64_t ms;
-    switch (r->kind) {
-    case K_BIND:
+    if (r->kind == K_BIND)
         return add_bind(s, v, err, n);
-    case K_SIZE:
-    case K_SIZE64:
-        if (parse_size(v, r->kind == K_SIZE ? SIZE_MAX : INT64_MAX, &u) < 0)
-            return bad_value(err, n, r->name, v, "expected a byte count such as 8192, 64k or 10m");
-        if (r->kind == K_SIZE)
-            *(size_t *)f = (size_t)u;
-        else
-            *(int64_t *)f = (int64_t)u;
-        return 0;
-    case K_COUNT:
-        if (parse_count(v, UINT32_MAX, &u) < 0)
-            return bad_value(err, n, r->name, v, "expected a number > 0");
-        *(unsigned *)f = (unsigned)u;
-        return 0;
-    case K_TIMEOUT:
-        if (strcmp(v, "off") == 0) {
-            *(int64_t *)f = GS_FOREVER;
-            return 0;
-        }
-        if (parse_duration(v, &ms) < 0 || ms == 0)
-            return bad_value(err, n, r->name, v,
-                             "expected a time > 0 such as 30, 2.5s or 500ms, or off");
-        *(int64_t *)f = ms;
-        return 0;
-    case K_DURATION:
-        if (parse_duration(v, &ms) < 0)
-            return bad_value(err, n, r->name, v, "expected a time such as 30, 2.5s or 500ms");
-        *(int64_t *)f = ms;
-        return 0;
-    case K_LOG:
-        *(const char **)f = strcmp(v, "off") == 0 ? NULL : v;
-        return 0;
-    case K_PATH:
-        if (!*v)
-            return bad_value(err, n, r->name, v, "empty path");
-        *(const char **)f = v;
-        return 0;
-    }
-    return -EINVAL;
+    const char *why = setters[r->kind](field(s, r), v);
+    return why ? bad_value(err, n, r->name, v, why) : 0;
 }
 
 int cfg_set(cfg_settings *s, const char *name, const char *value, char *err, size_t errlen)
