@@ -3,6 +3,7 @@
  */
 #include "support/server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -198,13 +199,18 @@ int ts_wait_exit(ts_server *s, int timeout_ms)
     return s->status;
 }
 
+/* The log directory and whatever a test left in it. */
 static void remove_dir(ts_server *s)
 {
     if (!s->dir[0])
         return;
-    unlink(s->error_log);
-    unlink(s->access_log);
-    unlink(s->output);
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    if (d)
+        closedir(d);
     rmdir(s->dir);
     s->dir[0] = '\0';
 }
