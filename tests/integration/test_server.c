@@ -51,13 +51,6 @@ static void start(const char *const *opts)
 
 #define OPTS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One request on its own connection; the response is in resp. */
 static int request(const char *req)
 {
@@ -275,12 +268,12 @@ Test(server, unix_and_ipv6_listeners)
 static bool read_until(int fd, char *buf, size_t cap, const char *needle, int timeout_ms)
 {
     size_t have = strlen(buf);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     while (!strstr(buf, needle)) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         ssize_t n = recv(fd, buf + have, cap - 1 - have, 0);
-        if (n == 0 || now_ms() > deadline)
+        if (n == 0 || ts_now_ms() > deadline)
             return false;
         if (n > 0)
             buf[have += (size_t)n] = '\0';
@@ -415,10 +408,10 @@ Test(server, slow_request_head_408)
     int fd = ts_connect(srv.port);
     const char *part = "GET /hello HTTP/1.1\r\nHost: t\r\n";
     cr_assert_eq(ts_send(fd, part, strlen(part)), 0);
-    int64_t t0 = now_ms();
+    int64_t t0 = ts_now_ms();
     cr_assert_gt(ts_recv_response(fd, resp, sizeof(resp), false, 3000), 0);
     cr_assert_eq(ts_status(resp), 408, "%s", resp);
-    cr_assert_geq(now_ms() - t0, 250, "408 before the timeout");
+    cr_assert_geq(ts_now_ms() - t0, 250, "408 before the timeout");
     cr_assert(ts_closed_within(fd, 2000), "still open after 408");
     close(fd);
     logged("408 Request Timeout: request head not complete in time; client 127.0.0.1:");
@@ -433,9 +426,9 @@ Test(server, idle_keepalive_connection_is_closed)
     cr_assert_eq(ts_send(fd, req, strlen(req)), 0);
     cr_assert_gt(ts_recv_response(fd, resp, sizeof(resp), false, 3000), 0);
     cr_assert_eq(ts_status(resp), 200);
-    int64_t t0 = now_ms();
+    int64_t t0 = ts_now_ms();
     cr_assert(ts_closed_within(fd, 3000), "idle connection left open");
-    cr_assert_geq(now_ms() - t0, 250, "closed before the keep-alive timeout");
+    cr_assert_geq(ts_now_ms() - t0, 250, "closed before the keep-alive timeout");
     close(fd);
     still_serves();
 }
@@ -456,8 +449,8 @@ Test(server, past_max_conns_503_with_retry_after)
     logged("503 Service Unavailable");
     close(held[0]);
     /* Once one leaves, the next client is served. */
-    int64_t deadline = now_ms() + 3000;
-    while (request("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n") == 503 && now_ms() < deadline)
+    int64_t deadline = ts_now_ms() + 3000;
+    while (request("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n") == 503 && ts_now_ms() < deadline)
         ;
     cr_assert_eq(ts_status(resp), 200, "%s", resp);
     close(held[1]);
@@ -502,11 +495,11 @@ Test(server, graceful_timeout_cancels_what_is_left)
 {
     start(OPTS("--graceful-timeout", "200ms"));
     int fd = send_slow(10000);
-    int64_t t0 = now_ms();
+    int64_t t0 = ts_now_ms();
     ts_signal(&srv, SIGTERM);
     int st = ts_wait_exit(&srv, 5000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
-    cr_assert_lt(now_ms() - t0, 3000, "the stop waited for the request");
+    cr_assert_lt(ts_now_ms() - t0, 3000, "the stop waited for the request");
     ts_read_file(srv.error_log, out, sizeof(out));
     cr_assert(strstr(out, "cancelling 1 request"), "%s", out);
     close(fd);
@@ -516,12 +509,12 @@ Test(server, second_signal_stops_at_once)
 {
     start(NULL); /* graceful timeout: 30 s */
     int fd = send_slow(10000);
-    int64_t t0 = now_ms();
+    int64_t t0 = ts_now_ms();
     ts_signal(&srv, SIGINT);
     logged("stopping");
     ts_signal(&srv, SIGINT);
     int st = ts_wait_exit(&srv, 5000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
-    cr_assert_lt(now_ms() - t0, 3000);
+    cr_assert_lt(ts_now_ms() - t0, 3000);
     close(fd);
 }

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
+int64_t ts_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -51,7 +51,7 @@ int ts_send(int fd, const void *buf, size_t n)
 /* Wait for input until the deadline: 1 readable, 0 timed out. */
 static int wait_readable(int fd, int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - ts_now_ms();
     struct pollfd p = {.fd = fd, .events = POLLIN};
     return left > 0 && poll(&p, 1, (int)left) > 0;
 }
@@ -103,7 +103,7 @@ static size_t response_length(char *buf, size_t n, bool head_only)
 
 ssize_t ts_recv_response(int fd, char *buf, size_t cap, bool head_only, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     size_t have = 0;
     while (have < cap - 1) {
         if (!wait_readable(fd, deadline))
@@ -128,7 +128,7 @@ ssize_t ts_recv_response(int fd, char *buf, size_t cap, bool head_only, int time
 
 ssize_t ts_recv_all(int fd, char *buf, size_t cap, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     size_t have = 0;
     for (;;) {
         if (!wait_readable(fd, deadline)) {
@@ -146,7 +146,7 @@ ssize_t ts_recv_all(int fd, char *buf, size_t cap, int timeout_ms)
 bool ts_closed_within(int fd, int timeout_ms)
 {
     char sink[4096];
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     for (;;) {
         if (!wait_readable(fd, deadline))
             return false;

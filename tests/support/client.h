@@ -7,7 +7,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/* The monotonic clock in milliseconds. */
+int64_t ts_now_ms(void);
 
 /* A blocking TCP connection to 127.0.0.1:port, or -1. */
 int ts_connect(int port);

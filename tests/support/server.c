@@ -21,14 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ARGS 64
+#include "support/client.h"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define MAX_ARGS 64
 
 const char *ts_build_dir(void)
 {
@@ -132,13 +127,13 @@ bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *n
 {
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     inotify_add_watch(in, file, IN_MODIFY);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     bool found = false;
     for (;;) {
-        if ((found = file_has(file, from, needle)) || exited(s) || now_ms() >= deadline)
+        if ((found = file_has(file, from, needle)) || exited(s) || ts_now_ms() >= deadline)
             break;
         struct pollfd p[2] = {{.fd = in, .events = POLLIN}, {.fd = s->pidfd, .events = POLLIN}};
-        poll(p, s->pidfd >= 0 ? 2 : 1, (int)(deadline - now_ms()));
+        poll(p, s->pidfd >= 0 ? 2 : 1, (int)(deadline - ts_now_ms()));
         char ev[4096];
         while (read(in, ev, sizeof(ev)) > 0)
             ;
@@ -188,9 +183,9 @@ void ts_signal(ts_server *s, int sig)
 
 int ts_wait_exit(ts_server *s, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ts_now_ms() + timeout_ms;
     while (!exited(s)) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - ts_now_ms();
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
