@@ -37,6 +37,9 @@ typedef struct http_site {
     size_t nmounts;
     http_limits limits;
     int access_log_fd; /* -1: no access log */
+    /* OS threads that run the handlers of apps without GS_APP_GREEN
+     * (--threads); 0 runs every handler in green threads on the hub. */
+    unsigned threads;
     /* Counters kept by http/ for supervision and status. */
     unsigned active_conns;
     uint64_t requests;
