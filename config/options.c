@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* How a value is parsed and where it lands. */
 enum kind {
@@ -17,6 +18,7 @@ enum kind {
     K_SIZE,     /* size_t bytes, k/m/g suffixes */
     K_SIZE64,   /* int64_t bytes */
     K_COUNT,    /* unsigned, > 0 */
+    K_COUNT0,   /* unsigned, >= 0 */
     K_TIMEOUT,  /* int64_t ms, > 0 or "off" (GS_FOREVER) */
     K_DURATION, /* int64_t ms, >= 0 */
     K_LOG,      /* const char *: path, "-" or "off" (NULL) */
@@ -29,6 +31,7 @@ typedef struct option_row {
     size_t offset;
     const char *metavar;
     const char *help;
+    const char *shown_default; /* for --help when the value is not telling */
 } option_row;
 
 #define AT(field) offsetof(cfg_settings, field)
@@ -36,6 +39,9 @@ typedef struct option_row {
 /* Every option but --help and --version, in --help order. */
 static const option_row rows[] = {
     {"bind", K_BIND, 0, "ADDR", "host:port, [v6]:port or unix:/path; repeatable"},
+    {"workers", K_COUNT0, AT(workers), "N", "worker processes; 0 = one process, no master",
+     "the number of CPUs"},
+    {"threads", K_COUNT0, AT(threads), "M", "OS threads per worker for apps not GS_APP_GREEN"},
     {"max-uri", K_SIZE, AT(limits.max_uri), "BYTES", "longest request-target; past it 414"},
     {"max-header-bytes", K_SIZE, AT(limits.max_header_bytes), "BYTES",
      "request line and headers; past it 431"},
@@ -71,12 +77,12 @@ static int bad_value(char *err, size_t n, const char *name, const char *value, c
 
 /* ---- value parsers: 0 and the value, or -EINVAL ---- */
 
-static int parse_count(const char *v, uint64_t max, uint64_t *out)
+static int parse_count(const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    if (end == v || *end || *v == '-' || errno || n == 0 || n > max)
+    if (end == v || *end || *v == '-' || errno || n < min || n > max)
         return -EINVAL;
     *out = n;
     return 0;
@@ -215,8 +221,17 @@ static const char *set_size64(void *f, const char *v)
 static const char *set_count(void *f, const char *v)
 {
     uint64_t u;
-    if (parse_count(v, UINT32_MAX, &u) < 0)
+    if (parse_count(v, 1, UINT32_MAX, &u) < 0)
         return "expected a number > 0";
+    *(unsigned *)f = (unsigned)u;
+    return NULL;
+}
+
+static const char *set_count0(void *f, const char *v)
+{
+    uint64_t u;
+    if (parse_count(v, 0, UINT32_MAX, &u) < 0)
+        return "expected a number >= 0";
     *(unsigned *)f = (unsigned)u;
     return NULL;
 }
@@ -253,6 +268,7 @@ static const char *set_path(void *f, const char *v)
 
 static const char *(*const setters[])(void *f, const char *v) = {
     [K_SIZE] = set_size,       [K_SIZE64] = set_size64,     [K_COUNT] = set_count,
+    [K_COUNT0] = set_count0,
     [K_TIMEOUT] = set_timeout, [K_DURATION] = set_duration, [K_LOG] = set_log,
     [K_PATH] = set_path,
 };
@@ -279,6 +295,8 @@ void cfg_defaults(cfg_settings *s)
     memset(s, 0, sizeof(*s));
     http_limits_default(&s->limits);
     s->graceful_timeout_ms = 30000;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->workers = cpus > 0 ? (unsigned)cpus : 1;
 }
 
 /* ---- mounts ---- */
@@ -411,6 +429,10 @@ static void show_ms(char *buf, size_t n, int64_t ms)
 static void show_default(cfg_settings *d, const option_row *r, char *buf, size_t n)
 {
     void *f = field(d, r);
+    if (r->shown_default) {
+        snprintf(buf, n, "%s", r->shown_default);
+        return;
+    }
     switch (r->kind) {
     case K_BIND:
         snprintf(buf, n, "%s", CFG_DEFAULT_BIND);
@@ -422,6 +444,7 @@ static void show_default(cfg_settings *d, const option_row *r, char *buf, size_t
         show_bytes(buf, n, (uint64_t) * (int64_t *)f);
         break;
     case K_COUNT:
+    case K_COUNT0:
         snprintf(buf, n, "%u", *(unsigned *)f);
         break;
     case K_TIMEOUT:

@@ -50,6 +50,8 @@ typedef struct cfg_settings {
     const char *access_log;      /* path, "-" for stdout, NULL when off */
     const char *error_log;       /* path, NULL for stderr */
     int64_t graceful_timeout_ms; /* how long a stop waits for requests */
+    unsigned workers;            /* worker processes; 0 = one process, no master */
+    unsigned threads;            /* OS threads per worker for non-green apps; 0 = none */
 } cfg_settings;
 
 enum cfg_action { CFG_RUN, CFG_HELP, CFG_VERSION_SHOWN };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/options.h"
 
@@ -91,6 +92,22 @@ Test(options, sizes_counts_and_times)
     cr_assert_eq(s.graceful_timeout_ms, 0);
 }
 
+Test(options, workers_default_to_the_cpus_and_threads_to_none)
+{
+    cr_assert_eq(parse((const char *[]){"gs", "/=a.so", NULL}), CFG_RUN, "%s", err);
+    cr_assert_eq(s.workers, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    cr_assert_eq(s.threads, 0);
+    cr_assert_eq(parse((const char *[]){"gs", "--workers", "0", "--threads", "8", "/=a.so", NULL}),
+                 CFG_RUN, "%s", err);
+    cr_assert_eq(s.workers, 0, "0 = one process, no master");
+    cr_assert_eq(s.threads, 8);
+    cr_assert_eq(parse((const char *[]){"gs", "--threads", "0", "/=a.so", NULL}), CFG_RUN);
+    cr_assert_eq(parse((const char *[]){"gs", "--workers", "-1", "/=a.so", NULL}), -EINVAL);
+    cr_assert(strstr(err, "--workers") && strstr(err, ">= 0"), "%s", err);
+    cr_assert_eq(parse((const char *[]){"gs", "--threads", "two", "/=a.so", NULL}), -EINVAL);
+    cr_assert(strstr(err, "--threads"), "%s", err);
+}
+
 Test(options, bad_values_are_refused_naming_the_option)
 {
     const char *cases[][2] = {{"--max-body", "1x"},         {"--max-uri", "-1"},
@@ -173,6 +190,8 @@ Test(options, help_lists_every_option_with_its_default)
                           "--access-log",
                           "--error-log",
                           "--graceful-timeout",
+                          "--workers",
+                          "--threads",
                           "--help",
                           "--version"};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -181,6 +200,7 @@ Test(options, help_lists_every_option_with_its_default)
     cr_assert(strstr(buf, "(default 30s)"));
     cr_assert(strstr(buf, "(default off)"));
     cr_assert(strstr(buf, "(default stderr)"));
+    cr_assert(strstr(buf, "(default the number of CPUs)"));
 }
 
 Test(options, cfg_set_is_what_a_config_file_will_call)
