@@ -267,10 +267,9 @@ static const char *set_path(void *f, const char *v)
 }
 
 static const char *(*const setters[])(void *f, const char *v) = {
-    [K_SIZE] = set_size,       [K_SIZE64] = set_size64,     [K_COUNT] = set_count,
-    [K_COUNT0] = set_count0,
-    [K_TIMEOUT] = set_timeout, [K_DURATION] = set_duration, [K_LOG] = set_log,
-    [K_PATH] = set_path,
+    [K_SIZE] = set_size,     [K_SIZE64] = set_size64,   [K_COUNT] = set_count,
+    [K_COUNT0] = set_count0, [K_TIMEOUT] = set_timeout, [K_DURATION] = set_duration,
+    [K_LOG] = set_log,       [K_PATH] = set_path,
 };
 
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)

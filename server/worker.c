@@ -357,6 +357,7 @@ int srv_worker_run(const srv_worker_args *a)
     worker w = {.a = a};
     w.site.limits = a->settings->limits;
     w.site.access_log_fd = a->access_log_fd;
+    w.site.threads = a->settings->threads;
     w.wake = gs_sem_new(0);
     if (!gs_hub_base() || !w.wake) {
         rt_log("cannot start the worker: out of memory");
