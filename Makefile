@@ -27,12 +27,12 @@ DEPS := build-essential pkg-config libevent-dev libboost-context-dev node-llhttp
         libcriterion-dev libinih-dev libhiredis-dev valgrind curl python3 \
         redis-server nginx-light wrk
 
-RUNTIME_SRC := $(wildcard runtime/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c runtime/*.S)
 HTTP_SRC    := $(wildcard http/*.c)
 CONFIG_SRC  := $(wildcard config/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_SRC     := $(RUNTIME_SRC) $(HTTP_SRC) $(CONFIG_SRC) $(SERVER_SRC)
-LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ     := $(patsubst %.S,$(BUILD)/obj/%.o,$(LIB_SRC:%.c=$(BUILD)/obj/%.o))
 LLHTTP_OBJ  := $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o
 LIB         := $(BUILD)/libgreenserve.a
 
@@ -62,6 +62,10 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 # llhttp is generated C shipped by node-llhttp; compile it in place, quietly.
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c

@@ -70,35 +70,42 @@ static double measure(double (*fn)(long n), long n, int repeats)
 
 /* ---- raw jump_fcontext: two contexts ping-ponging ---- */
 
-/* Whether both sides switch from one call down, as the hub does. */
-static bool raw_deep;
+/* Whether both sides switch from one call down, as the hub does, and
+ * whether they use the hub's switch (fcontext.S) rather than boost's. */
+static bool raw_deep, raw_ours;
+
+static rt_fctx jump(rt_fctx to)
+{
+    return raw_ours ? rt_jump_fcontext(to, NULL).fctx : jump_fcontext(to, NULL).fctx;
+}
 
 /* One call deep: after the jump, this frame's return is the first thing
  * the resumed side does (kept a real call: no inlining, no tail jump). */
 __attribute__((noinline, optimize("no-optimize-sibling-calls"))) static rt_fctx
 jump_one_deep(rt_fctx to)
 {
-    return jump_fcontext(to, NULL).fctx;
+    return jump(to);
 }
 
 static void bounce(rt_transfer tr)
 {
     rt_fctx peer = tr.fctx;
     for (;;)
-        peer = raw_deep ? jump_one_deep(peer) : jump_fcontext(peer, NULL).fctx;
+        peer = raw_deep ? jump_one_deep(peer) : jump(peer);
 }
 
 /* ns per round trip: main -> bounce -> main, two jumps. */
-static double raw_round_trips(long n, bool deep)
+static double raw_round_trips(long n, bool deep, bool ours)
 {
     enum { SIZE = 64 * 1024 };
     char *stack = aligned_alloc(64, SIZE);
     raw_deep = deep;
+    raw_ours = ours;
     rt_fctx peer = make_fcontext(stack + SIZE, SIZE, bounce);
     peer = jump_fcontext(peer, NULL).fctx; /* start it */
     double t0 = cpu_ns();
     for (long i = 0; i < n; i++)
-        peer = deep ? jump_one_deep(peer) : jump_fcontext(peer, NULL).fctx;
+        peer = deep ? jump_one_deep(peer) : jump(peer);
     double ns = (cpu_ns() - t0) / (double)n;
     free(stack); /* bounce stays parked forever: nothing to unwind */
     return ns;
@@ -106,12 +113,22 @@ static double raw_round_trips(long n, bool deep)
 
 static double bench_raw_jump(long n)
 {
-    return raw_round_trips(n, false);
+    return raw_round_trips(n, false, false);
 }
 
 static double bench_raw_jump_deep(long n)
 {
-    return raw_round_trips(n, true);
+    return raw_round_trips(n, true, false);
+}
+
+static double bench_ours_jump(long n)
+{
+    return raw_round_trips(n, false, true);
+}
+
+static double bench_ours_jump_deep(long n)
+{
+    return raw_round_trips(n, true, true);
 }
 
 /* ---- green switch: two threads yielding to each other ---- */
@@ -356,11 +373,14 @@ typedef struct figure {
 } figure;
 
 /* In this order; the first and third are compared at the end. */
-enum { FIG_RAW, FIG_RAW1, FIG_SWITCH, FIG_COUNT = 7 };
+enum { FIG_RAW, FIG_RAW1, FIG_OURS, FIG_OURS1, FIG_SWITCH, FIG_COUNT = 9 };
 
 static const figure figures[FIG_COUNT] = {
     {"raw", "raw jump_fcontext round trip (2 jumps)", "ns", bench_raw_jump, 20000000, 0},
     {"raw1", "  the same, each side switching 1 call deep", "ns", bench_raw_jump_deep, 20000000, 0},
+    {"ours", "rt_jump_fcontext (fcontext.S) round trip", "ns", bench_ours_jump, 20000000, 0},
+    {"ours1", "  the same, each side switching 1 call deep", "ns", bench_ours_jump_deep, 20000000,
+     0},
     {"switch", "green switch (gs_yield ping-pong), per switch", "ns", bench_switch, 10000000, 15},
     {"spawn", "spawn+join (pooled stack)", "ns", bench_spawn_join, 2000000, 300},
     {"event", "gs_event ping-pong, per round trip", "ns", bench_event, 1000000, 0},

@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void switch_to(rt_hub *h, gs_thread
     to->state = RT_RUNNING;
     rt_stack_set_running(to->stack);
     asan_start(from, to);
-    rt_transfer tr = jump_fcontext(to->ctx, from);
+    rt_transfer tr = rt_jump_fcontext(to->ctx, from);
     asan_finish(from, tr.data);
     after_switch(h, tr);
 }
