@@ -34,6 +34,7 @@
 #include "http/parse.h"
 #include "http/response.h"
 #include "http/route.h"
+#include "http/thread.h"
 #include "runtime/io.h"
 #include "runtime/log.h"
 
@@ -247,6 +248,7 @@ static int send_all(http_conn *c, struct iovec *v, int k)
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -EPIPE;
         /* EAGAIN just now, nothing ran since: the next edge is news. */
+        http_conn_watch(c);
         int r = rt_io_wait(c->fd, GS_WRITE, http_deadline_left(&d));
         if (r < 0)
             return r;
@@ -339,6 +341,7 @@ static void disarm_late_flush(http_conn *c)
 static int park_read(http_conn *c, http_deadline *d)
 {
     if (!c->readable && !c->hup) {
+        http_conn_watch(c);
         int w = rt_io_wait(c->fd, GS_READ, http_deadline_left(d));
         if (w < 0)
             return w;
@@ -530,6 +533,8 @@ static bool next_request(http_conn *c)
 
 static int call_app(http_conn *c)
 {
+    if (http_thread_wanted(c))
+        return http_thread_call(c);
     arm_late_flush(c);
     c->in_handler = true;
     int ret = http_run_handler(&c->req);
@@ -585,6 +590,21 @@ static void on_edge(int fd, int events, void *arg)
     c->hup = true;
     if (c->hup_waiter)
         rt_wake(c->hup_waiter, -EPIPE);
+}
+
+void http_conn_notify(http_conn *c, bool on)
+{
+    rt_io_notify(c->fd, on ? on_edge : NULL, on ? c : NULL);
+}
+
+void http_conn_watch(http_conn *c)
+{
+    if (!c->on_thread || c->watched)
+        return;
+    /* A stale entry for the number (a descriptor the thread closed with
+     * close(2), not gs_close) would never see an edge again. */
+    rt_io_forget(c->fd);
+    c->watched = rt_io_notify(c->fd, on_edge, c) == 0;
 }
 
 static void format_addr(const struct sockaddr *sa, char *host, size_t hlen, char *port, size_t plen)

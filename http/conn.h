@@ -41,6 +41,8 @@ struct http_conn {
     bool flushing; /* out is in flight: only the flusher touches it */
     bool fresh;    /* no request seen yet */
     bool in_handler;
+    bool on_thread; /* lent to a handler thread (thread.c) */
+    bool watched;   /* on_thread, and the fd is in that thread's hub */
     gs_thread *hup_waiter;   /* parked in http_wait: woken with -EPIPE */
     struct event late_flush; /* see arm_late_flush in conn.c */
     bool late_armed;
@@ -101,6 +103,17 @@ int http_conn_flush(http_conn *c, const struct iovec *iov, int n);
  * pool if nothing is in it. (The input buffer holds the head, which
  * gs_env's pointers point into: it stays.) Never switches. */
 void http_conn_park_light(http_conn *c);
+
+/* Turn the connection's edge callback on or off in the calling thread's
+ * hub: off while the connection is lent to a handler thread, since the
+ * callback writes to it. Never switches. */
+void http_conn_notify(http_conn *c, bool on);
+
+/* On a handler thread, before its first wait on the connection's fd:
+ * register the fd with that thread's hub, with the edge callback on, so
+ * that edges seen while other green threads run are not lost (park_read
+ * in conn.c). No-op on the hub or once done. Never switches. */
+void http_conn_watch(http_conn *c);
 
 /* Fill c->local / c->local_port from getsockname, once. */
 void http_conn_local(http_conn *c);

@@ -5,6 +5,7 @@
 #include "http/request.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ void http_request_begin(gs_request *r)
     r->query = "";
 }
 
-static void run_defers(gs_request *r)
+void http_request_run_defers(gs_request *r)
 {
     while (r->defers) {
         http_defer *d = r->defers;
@@ -70,7 +71,7 @@ static void run_defers(gs_request *r)
 
 void http_request_end(gs_request *r)
 {
-    run_defers(r);
+    http_request_run_defers(r);
     while (r->arena) {
         http_chunk *k = r->arena;
         r->arena = k->next;
@@ -282,10 +283,22 @@ const char *gs_env(gs_request *r, const char *key)
 
 /* ---- the client going away ---- */
 
+/* From a handler thread, which has no record of the socket's edges (its
+ * hub may never have waited on it): ask the kernel. */
+static bool peer_gone(http_conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+        c->hup = true;
+    return c->hup;
+}
+
 bool gs_disconnected(gs_request *r)
 {
     http_conn *c = r->c;
-    return c->hup || c->dead || rt_io_hup(c->fd);
+    if (c->hup || c->dead)
+        return true;
+    return c->on_thread ? peer_gone(c) : rt_io_hup(c->fd);
 }
 
 int http_wait(gs_request *r, rt_waitq *q, int64_t timeout_ms)
@@ -296,6 +309,7 @@ int http_wait(gs_request *r, rt_waitq *q, int64_t timeout_ms)
     if (gs_disconnected(r))
         return -EPIPE;
     http_conn_park_light(c);
+    http_conn_watch(c); /* on a handler thread: its hub sees the close */
     rt_hub *h = rt_hub_get();
     c->hup_waiter = gs_self();
     /* The wake comes from the fd's notify callback, an event the hub does

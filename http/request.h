@@ -101,6 +101,10 @@ void http_request_begin(gs_request *r);
 /* End of a request: run the defer list, release the arena. */
 void http_request_end(gs_request *r);
 
+/* Run the defer list now (last registered first); http_request_end runs
+ * what is left. For a handler thread, whose defers run there. */
+void http_request_run_defers(gs_request *r);
+
 /* Release what the request keeps across requests (a grown header array). */
 void http_request_free(gs_request *r);
 

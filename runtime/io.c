@@ -162,18 +162,23 @@ int rt_io_notify(int fd, void (*cb)(int, int, void *), void *arg)
     return 0;
 }
 
+void rt_io_forget(int fd)
+{
+    if (fd < 0 || (size_t)fd >= tab_len || !tab[fd])
+        return;
+    rt_fd *f = tab[fd];
+    tab[fd] = NULL;
+    event_del(&f->ev);
+    rt_hub_internal_events(rt_hub_get(), -1);
+    rt_wake_all(&f->readers, -EBADF);
+    rt_wake_all(&f->writers, -EBADF);
+    rt_wake_all(&f->both, -EBADF);
+    free(f);
+}
+
 int gs_close(int fd)
 {
-    if (fd >= 0 && (size_t)fd < tab_len && tab[fd]) {
-        rt_fd *f = tab[fd];
-        tab[fd] = NULL;
-        event_del(&f->ev);
-        rt_hub_internal_events(rt_hub_get(), -1);
-        rt_wake_all(&f->readers, -EBADF);
-        rt_wake_all(&f->writers, -EBADF);
-        rt_wake_all(&f->both, -EBADF);
-        free(f);
-    }
+    rt_io_forget(fd);
     return close(fd) < 0 ? -errno : 0;
 }
 

@@ -26,4 +26,11 @@ bool rt_io_hup(int fd);
  * waking its waiters), until cleared with cb = NULL. One per fd. */
 int rt_io_notify(int fd, void (*cb)(int fd, int events, void *arg), void *arg);
 
+/* Unregister fd from this thread's hub without closing it: waiters get
+ * -EBADF and recorded edges are dropped. For a descriptor another thread
+ * goes on using (a connection lent to a handler thread and given back),
+ * so this hub keeps no stale entry for the number once it is reused.
+ * Never switches. */
+void rt_io_forget(int fd);
+
 #endif

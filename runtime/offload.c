@@ -2,8 +2,11 @@
  * offload.c -- the thread pool: blocking calls run on OS threads while
  * only the green thread that made them waits.
  *
- * One pool per process (a mutex-protected job queue, threads started on
- * demand up to gs_offload_threads). Each hub that offloads gets a "home":
+ * Two pools per process, each a mutex-protected job queue with threads
+ * started on demand: gs_offload's, for blocking calls, and the handler
+ * pool behind --threads (rt_offload_handler), for whole request handlers
+ * that may block their thread for as long as they like; kept apart so that
+ * neither can starve the other. Each hub that offloads gets a "home":
  * a completion list and an eventfd registered on its event_base. A pool
  * thread appends the finished job to its home and writes the eventfd; the
  * hub's callback takes the list and wakes the waiters, so green threads
@@ -38,8 +41,7 @@ struct rt_home {
 
 #define POOL_DEFAULT_THREADS 4
 
-/* Process-wide by nature: the pool is shared by every hub. */
-static struct {
+typedef struct rt_pool {
     pthread_mutex_t lock;
     pthread_cond_t more;
     rt_job *head, *tail;
@@ -47,7 +49,13 @@ static struct {
     unsigned idle;   /* threads waiting for a job */
     unsigned started;
     unsigned max;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .max = POOL_DEFAULT_THREADS};
+} rt_pool;
+
+#define POOL_INIT(n) {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .max = (n)}
+
+/* Process-wide by nature: each pool is shared by every hub. */
+static rt_pool offload_pool = POOL_INIT(POOL_DEFAULT_THREADS);
+static rt_pool handler_pool = POOL_INIT(1);
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static __thread rt_home *tls_home;
@@ -155,39 +163,50 @@ static bool claim(rt_job *j)
     return !abandoned;
 }
 
-static rt_job *pool_take(void)
+static rt_job *pool_take(rt_pool *p)
 {
-    pthread_mutex_lock(&pool.lock);
-    pool.idle++;
-    while (!pool.head)
-        pthread_cond_wait(&pool.more, &pool.lock);
-    pool.idle--;
-    rt_job *j = pool.head;
-    pool.head = j->next;
-    if (!pool.head)
-        pool.tail = NULL;
-    pool.queued--;
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&p->lock);
+    p->idle++;
+    while (!p->head)
+        pthread_cond_wait(&p->more, &p->lock);
+    p->idle--;
+    rt_job *j = p->head;
+    p->head = j->next;
+    if (!p->head)
+        p->tail = NULL;
+    p->queued--;
+    pthread_mutex_unlock(&p->lock);
     return j;
 }
 
-static void *pool_main(void *unused)
+/* A job that used the runtime on this thread (gs_sleep, gs_spawn...) gave
+ * it a hub of its own, whose green threads only run while this thread
+ * waits: let those the job left behind finish before the next job, rather
+ * than stay parked until some later job happens to block. */
+static void finish_own_green_threads(void)
 {
-    (void)unused;
+    if (rt_hub_peek())
+        gs_hub_run();
+}
+
+static void *pool_main(void *arg)
+{
+    rt_pool *p = arg;
     in_pool = true;
     for (;;) {
-        rt_job *j = pool_take();
+        rt_job *j = pool_take(p);
         if (!claim(j))
             continue;
         j->result = j->fn(j->arg);
         deliver(j);
+        finish_own_green_threads();
     }
     return NULL;
 }
 
 /* Pool threads take no asynchronous signals: those belong to the hubs
  * (the server's signal handling). Faults still reach their handlers. */
-static int start_thread(void)
+static int start_thread(rt_pool *p)
 {
     sigset_t block, old;
     sigfillset(&block);
@@ -197,12 +216,12 @@ static int start_thread(void)
     sigdelset(&block, SIGILL);
     pthread_sigmask(SIG_SETMASK, &block, &old);
     pthread_t tid;
-    int r = pthread_create(&tid, NULL, pool_main, NULL);
+    int r = pthread_create(&tid, NULL, pool_main, p);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0)
         return -r;
     pthread_detach(tid);
-    pool.started++;
+    p->started++;
     return 0;
 }
 
@@ -211,20 +230,28 @@ static int start_thread(void)
  * pool must neither wake the child's hub nor have its wake-ups eaten). */
 static void atfork_prepare(void)
 {
-    pthread_mutex_lock(&pool.lock);
+    pthread_mutex_lock(&offload_pool.lock);
+    pthread_mutex_lock(&handler_pool.lock);
 }
 
 static void atfork_parent(void)
 {
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&handler_pool.lock);
+    pthread_mutex_unlock(&offload_pool.lock);
+}
+
+static void pool_reset(rt_pool *p)
+{
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->more, NULL);
+    p->head = p->tail = NULL;
+    p->queued = p->idle = p->started = 0;
 }
 
 static void atfork_child(void)
 {
-    pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.more, NULL);
-    pool.head = pool.tail = NULL;
-    pool.queued = pool.idle = pool.started = 0;
+    pool_reset(&offload_pool);
+    pool_reset(&handler_pool);
     rt_home *home = tls_home;
     if (!home)
         return;
@@ -243,34 +270,39 @@ static void atfork_register(void)
 }
 
 /* Queue j, starting a thread when more jobs wait than threads do. */
-static int pool_push(rt_job *j)
+static int pool_push(rt_pool *p, rt_job *j)
 {
     pthread_once(&atfork_once, atfork_register);
-    pthread_mutex_lock(&pool.lock);
-    if (pool.queued + 1 > pool.idle && pool.started < pool.max) {
-        int r = start_thread();
-        if (r < 0 && pool.started == 0) {
-            pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&p->lock);
+    if (p->queued + 1 > p->idle && p->started < p->max) {
+        int r = start_thread(p);
+        if (r < 0 && p->started == 0) {
+            pthread_mutex_unlock(&p->lock);
             return r == -EAGAIN ? -ENOMEM : r;
         }
     }
     j->next = NULL;
-    if (pool.tail)
-        pool.tail->next = j;
+    if (p->tail)
+        p->tail->next = j;
     else
-        pool.head = j;
-    pool.tail = j;
-    pool.queued++;
-    pthread_cond_signal(&pool.more);
-    pthread_mutex_unlock(&pool.lock);
+        p->head = j;
+    p->tail = j;
+    p->queued++;
+    pthread_cond_signal(&p->more);
+    pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+static void pool_set_max(rt_pool *p, unsigned n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->max = n ? n : 1;
+    pthread_mutex_unlock(&p->lock);
 }
 
 void gs_offload_threads(unsigned n)
 {
-    pthread_mutex_lock(&pool.lock);
-    pool.max = n ? n : 1;
-    pthread_mutex_unlock(&pool.lock);
+    pool_set_max(&offload_pool, n);
 }
 
 /* ---- waiting ---- */
@@ -282,7 +314,7 @@ bool rt_offload_can_park(void)
     return !in_pool && rt_hub_peek() && rt_wait(NULL, 0) != -EDEADLK;
 }
 
-int rt_offload_submit(rt_job *j)
+static int submit(rt_pool *p, rt_job *j)
 {
     rt_home *home = home_get();
     if (!home)
@@ -290,7 +322,12 @@ int rt_offload_submit(rt_job *j)
     j->home = home;
     j->waiter = rt_current();
     j->finished = j->abandoned = j->delivered = false;
-    return pool_push(j);
+    return pool_push(p, j);
+}
+
+int rt_offload_submit(rt_job *j)
+{
+    return submit(&offload_pool, j);
 }
 
 /* The waiter gives j up. False when j finished first: it is then still on
@@ -363,24 +400,43 @@ static void never_orphaned(rt_job *j)
     abort(); /* gs_offload never abandons its job */
 }
 
-int gs_offload(void *(*fn)(void *arg), void *arg, void **result)
+static int run_inline(void *(*fn)(void *arg), void *arg, void **result)
 {
-    if (!rt_offload_can_park()) {
-        void *r = fn(arg);
-        if (result)
-            *result = r;
-        return 0;
-    }
-    if (gs_cancelled())
-        return -ECANCELED;
+    void *r = fn(arg);
+    if (result)
+        *result = r;
+    return 0;
+}
+
+/* fn(arg) on a thread of p, while the calling green thread waits. */
+static int run_on(rt_pool *p, void *(*fn)(void *arg), void *arg, void **result)
+{
     rt_job j = {.fn = fn, .arg = arg, .orphan = never_orphaned};
-    int r = rt_offload_submit(&j);
+    int r = submit(p, &j);
     if (r < 0)
         return r;
     wait_delivered(&j);
     if (result)
         *result = j.result;
-    return gs_cancelled() ? -ECANCELED : 0;
+    return 0;
+}
+
+int gs_offload(void *(*fn)(void *arg), void *arg, void **result)
+{
+    if (!rt_offload_can_park())
+        return run_inline(fn, arg, result);
+    if (gs_cancelled())
+        return -ECANCELED;
+    int r = run_on(&offload_pool, fn, arg, result);
+    return r == 0 && gs_cancelled() ? -ECANCELED : r;
+}
+
+int rt_offload_handler(unsigned threads, void *(*fn)(void *arg), void *arg, void **result)
+{
+    if (!rt_offload_can_park())
+        return run_inline(fn, arg, result);
+    pool_set_max(&handler_pool, threads);
+    return run_on(&handler_pool, fn, arg, result);
 }
 
 /* ---- getaddrinfo ---- */

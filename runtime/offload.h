@@ -46,4 +46,16 @@ int rt_offload_submit(rt_job *j);
  * pool, which calls j->orphan. Switches. */
 int rt_offload_wait(rt_job *j, int64_t timeout_ms);
 
+/* The handler pool behind --threads: run fn(arg) on one of at most
+ * `threads` OS threads (0 means 1) that serve nothing else, and park the
+ * calling green thread until fn has returned, whatever happens: as in
+ * gs_offload, a kill is only recorded and a deadline does not cut the wait
+ * short, since fn uses the caller's memory. A kill does not reach fn
+ * either. Where the caller cannot park (see rt_offload_can_park) fn runs
+ * inline. Green threads that fn leaves on its thread's own hub finish
+ * there before the thread takes its next job. Returns 0 (*result, if not
+ * NULL, set to fn's return value), or -ENOMEM / -errno when no thread
+ * could be started. Switches. */
+int rt_offload_handler(unsigned threads, void *(*fn)(void *arg), void *arg, void **result);
+
 #endif
