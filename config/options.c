@@ -19,10 +19,14 @@ enum kind {
     K_SIZE64,   /* int64_t bytes */
     K_COUNT,    /* unsigned, > 0 */
     K_COUNT0,   /* unsigned, >= 0 */
+    K_LIMIT,    /* unsigned, > 0, or 0 / "off" for none */
     K_TIMEOUT,  /* int64_t ms, > 0 or "off" (GS_FOREVER) */
     K_DURATION, /* int64_t ms, >= 0 */
     K_LOG,      /* const char *: path, "-" or "off" (NULL) */
     K_PATH,     /* const char *: path */
+    K_NAME,     /* const char *: a user or group name (or number) */
+    K_FLAG,     /* bool: no value on the command line; yes/no in a file */
+    K_STATUS,   /* cfg_bind: an address, or "off" */
 };
 
 typedef struct option_row {
@@ -32,6 +36,7 @@ typedef struct option_row {
     const char *metavar;
     const char *help;
     const char *shown_default; /* for --help when the value is not telling */
+    bool cli_only;             /* refused in a config file */
 } option_row;
 
 #define AT(field) offsetof(cfg_settings, field)
@@ -39,9 +44,27 @@ typedef struct option_row {
 /* Every option but --help and --version, in --help order. */
 static const option_row rows[] = {
     {"bind", K_BIND, 0, "ADDR", "host:port, [v6]:port or unix:/path; repeatable"},
+    {"config", K_PATH, AT(config), "FILE", "read options and [app:NAME] sections (INI)", "none",
+     true},
+    {"check-config", K_FLAG, AT(check_config), NULL,
+     "check the options, load the plugins, then exit", "", true},
     {"workers", K_COUNT0, AT(workers), "N", "worker processes; 0 = one process, no master",
      "the number of CPUs"},
     {"threads", K_COUNT0, AT(threads), "M", "OS threads per worker for apps not GS_APP_GREEN"},
+    {"reuse-port", K_FLAG, AT(reuse_port), NULL, "a SO_REUSEPORT socket per worker (TCP)"},
+    {"timeout", K_TIMEOUT, AT(timeout_ms), "TIME", "kill a worker whose hub stalls this long"},
+    {"graceful-timeout", K_DURATION, AT(graceful_timeout_ms), "TIME",
+     "time requests get to finish on stop/reload/recycle"},
+    {"max-requests", K_LIMIT, AT(max_requests), "N",
+     "replace a worker after N requests (+0-10% jitter)"},
+    {"max-memory", K_LIMIT, AT(max_memory_mb), "MB", "replace a worker whose RSS passes MB"},
+    {"max-age", K_TIMEOUT, AT(max_age_ms), "TIME", "replace a worker this old"},
+    {"user", K_NAME, AT(user), "NAME", "workers run as this user (start as root)", "unchanged"},
+    {"group", K_NAME, AT(group), "NAME", "workers run with this group", "the user's"},
+    {"pidfile", K_PATH, AT(pidfile), "FILE", "write the master's pid there", "none"},
+    {"daemon", K_FLAG, AT(daemon), NULL, "detach from the terminal once serving"},
+    {"reload", K_FLAG, AT(reload), NULL, "reload when a plugin or the config file changes"},
+    {"status", K_STATUS, AT(status), "ADDR", "serve JSON status at /, Prometheus at /metrics"},
     {"max-uri", K_SIZE, AT(limits.max_uri), "BYTES", "longest request-target; past it 414"},
     {"max-header-bytes", K_SIZE, AT(limits.max_header_bytes), "BYTES",
      "request line and headers; past it 431"},
@@ -56,9 +79,7 @@ static const option_row rows[] = {
     {"write-timeout", K_TIMEOUT, AT(limits.write_timeout_ms), "TIME", "each write of a response"},
     {"max-conns", K_COUNT, AT(limits.max_conns), "N", "connections per worker; past it 503"},
     {"access-log", K_LOG, AT(access_log), "FILE|-|off", "access log; '-' is stdout"},
-    {"error-log", K_PATH, AT(error_log), "FILE", "error log, appended to"},
-    {"graceful-timeout", K_DURATION, AT(graceful_timeout_ms), "TIME",
-     "time requests get to finish on SIGTERM"},
+    {"error-log", K_PATH, AT(error_log), "FILE", "error log, appended to", "stderr"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -236,6 +257,15 @@ static const char *set_count0(void *f, const char *v)
     return NULL;
 }
 
+static const char *set_limit(void *f, const char *v)
+{
+    uint64_t u = 0;
+    if (strcmp(v, "off") != 0 && parse_count(v, 0, UINT32_MAX, &u) < 0)
+        return "expected a number, 0 or off for no limit";
+    *(unsigned *)f = (unsigned)u;
+    return NULL;
+}
+
 static const char *set_timeout(void *f, const char *v)
 {
     int64_t ms = GS_FOREVER;
@@ -266,10 +296,44 @@ static const char *set_path(void *f, const char *v)
     return NULL;
 }
 
+static const char *set_name(void *f, const char *v)
+{
+    if (!*v)
+        return "empty name";
+    *(const char **)f = v;
+    return NULL;
+}
+
+/* The command line passes "yes" for a flag given. */
+static const char *set_flag(void *f, const char *v)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
+                                                                                "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+            *(bool *)f = strcasecmp(v, yes[i]) == 0;
+            return NULL;
+        }
+    }
+    return "expected yes or no";
+}
+
+static const char *set_status(void *f, const char *v)
+{
+    cfg_bind *b = f;
+    const char *why;
+    if (strcmp(v, "off") == 0)
+        memset(b, 0, sizeof(*b));
+    else if (parse_bind(v, b, &why) < 0)
+        return why;
+    return NULL;
+}
+
 static const char *(*const setters[])(void *f, const char *v) = {
-    [K_SIZE] = set_size,     [K_SIZE64] = set_size64,   [K_COUNT] = set_count,
-    [K_COUNT0] = set_count0, [K_TIMEOUT] = set_timeout, [K_DURATION] = set_duration,
-    [K_LOG] = set_log,       [K_PATH] = set_path,
+    [K_SIZE] = set_size,         [K_SIZE64] = set_size64, [K_COUNT] = set_count,
+    [K_COUNT0] = set_count0,     [K_LIMIT] = set_limit,   [K_NAME] = set_name,
+    [K_FLAG] = set_flag,         [K_STATUS] = set_status, [K_TIMEOUT] = set_timeout,
+    [K_DURATION] = set_duration, [K_LOG] = set_log,       [K_PATH] = set_path,
 };
 
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)
@@ -282,11 +346,26 @@ static int set_row(cfg_settings *s, const option_row *r, const char *v, char *er
 
 int cfg_set(cfg_settings *s, const char *name, const char *value, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < NROWS; i++)
-        if (strcmp(rows[i].name, name) == 0)
-            return set_row(s, &rows[i], value, err, errlen);
+    for (size_t i = 0; i < NROWS; i++) {
+        if (strcmp(rows[i].name, name) != 0)
+            continue;
+        if (rows[i].cli_only) {
+            snprintf(err, errlen, "%s: only on the command line (--%s)", name, name);
+            return -EINVAL;
+        }
+        return set_row(s, &rows[i], value, err, errlen);
+    }
     snprintf(err, errlen, "unknown option %s", name);
     return -EINVAL;
+}
+
+const char *cfg_keep(cfg_settings *s, const char *v)
+{
+    char **grown = realloc(s->owned, (s->nowned + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    s->owned = grown;
+    return s->owned[s->nowned] = strdup(v), s->owned[s->nowned++];
 }
 
 void cfg_defaults(cfg_settings *s)
@@ -294,6 +373,8 @@ void cfg_defaults(cfg_settings *s)
     memset(s, 0, sizeof(*s));
     http_limits_default(&s->limits);
     s->graceful_timeout_ms = 30000;
+    s->timeout_ms = 30000;
+    s->max_age_ms = GS_FOREVER;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->workers = cpus > 0 ? (unsigned)cpus : 1;
 }
@@ -321,6 +402,31 @@ static void split_path_args(const char *spec, char **path, char **args)
     *args = strdup(so ? so + 4 : "");
 }
 
+static void free_mount(cfg_mount *m)
+{
+    free(m->prefix), free(m->path), free(m->args), free(m->name);
+}
+
+/* Append m (taking its strings), or replace the app from a config file
+ * mounted at the same prefix: the command line wins. */
+static int put_mount(cfg_settings *s, cfg_mount *m)
+{
+    for (size_t i = 0; i < s->nmounts; i++) {
+        if (s->mounts[i].from_file && !m->from_file &&
+            strcmp(s->mounts[i].prefix, m->prefix) == 0) {
+            free_mount(&s->mounts[i]);
+            s->mounts[i] = *m;
+            return 0;
+        }
+    }
+    cfg_mount *grown = realloc(s->mounts, (s->nmounts + 1) * sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    s->mounts = grown;
+    s->mounts[s->nmounts++] = *m;
+    return 0;
+}
+
 int cfg_add_mount(cfg_settings *s, const char *spec, char *err, size_t errlen)
 {
     const char *eq = strchr(spec, '=');
@@ -331,14 +437,34 @@ int cfg_add_mount(cfg_settings *s, const char *spec, char *err, size_t errlen)
     }
     cfg_mount m = {.prefix = normalise_prefix(spec, (size_t)(eq - spec))};
     split_path_args(eq + 1, &m.path, &m.args);
-    cfg_mount *grown = realloc(s->mounts, (s->nmounts + 1) * sizeof(*grown));
-    if (!grown || !m.prefix || !m.path || !m.args) {
-        free(m.prefix), free(m.path), free(m.args);
+    if (!m.prefix || !m.path || !m.args || put_mount(s, &m) < 0) {
+        free_mount(&m);
         snprintf(err, errlen, "mount %s: out of memory", spec);
         return -ENOMEM;
     }
-    s->mounts = grown;
-    s->mounts[s->nmounts++] = m;
+    return 0;
+}
+
+int cfg_add_app(cfg_settings *s, const cfg_mount *app, char *err, size_t errlen)
+{
+    if (!app->prefix || app->prefix[0] != '/' || !app->path || !app->path[0]) {
+        snprintf(err, errlen, "app %s: needs mount = /PREFIX and path = FILE.so",
+                 app->name ? app->name : "?");
+        return -EINVAL;
+    }
+    bool bare = !strchr(app->path, '/');
+    cfg_mount m = {.prefix = normalise_prefix(app->prefix, strlen(app->prefix)),
+                   .args = strdup(app->args ? app->args : ""),
+                   .name = app->name ? strdup(app->name) : NULL,
+                   .flags = app->flags,
+                   .from_file = app->from_file};
+    if (asprintf(&m.path, "%s%s", bare ? "./" : "", app->path) < 0)
+        m.path = NULL;
+    if (!m.prefix || !m.path || !m.args || (app->name && !m.name) || put_mount(s, &m) < 0) {
+        free_mount(&m);
+        snprintf(err, errlen, "app %s: out of memory", app->name ? app->name : "?");
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -372,34 +498,57 @@ enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_ROW = 256 };
 static void long_options(struct option *o)
 {
     for (size_t i = 0; i < NROWS; i++)
-        o[i] = (struct option){rows[i].name, required_argument, NULL, OPT_ROW + (int)i};
+        o[i] =
+            (struct option){rows[i].name, rows[i].kind == K_FLAG ? no_argument : required_argument,
+                            NULL, OPT_ROW + (int)i};
     o[NROWS] = (struct option){"help", no_argument, NULL, OPT_HELP};
     o[NROWS + 1] = (struct option){"version", no_argument, NULL, OPT_VERSION};
     o[NROWS + 2] = (struct option){0};
 }
 
-int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t errlen)
+/* One pass of getopt over argv. Rows are applied only when apply is set;
+ * the first pass only finds --config, --help, --version and the options
+ * that do not exist, so they are reported before the file is read. */
+static int getopt_pass(cfg_settings *s, int argc, char **argv, bool apply, char *err, size_t n)
 {
     struct option opts[NROWS + 3];
     long_options(opts);
-    cfg_defaults(s);
     opterr = 0; /* we word the errors ourselves */
     optind = 0; /* and start afresh each call */
     int c, r = 0;
+    bool cli_binds = false;
     while (r == 0 && (c = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
         if (c == OPT_HELP)
             return CFG_HELP;
         if (c == OPT_VERSION)
             return CFG_VERSION_SHOWN;
-        if (c >= OPT_ROW)
-            r = set_row(s, &rows[c - OPT_ROW], optarg, err, errlen);
-        else
-            r = bad_option(argv[optind - 1], c == ':' ? "needs a value" : "unknown option", err,
-                           errlen);
+        if (c < OPT_ROW) {
+            r = bad_option(argv[optind - 1], c == ':' ? "needs a value" : "unknown option", err, n);
+            continue;
+        }
+        const option_row *row = &rows[c - OPT_ROW];
+        if (!apply && row->offset == AT(config))
+            r = set_row(s, row, optarg, err, n);
+        if (!apply)
+            continue;
+        if (row->kind == K_BIND && !cli_binds) /* the command line's list replaces the file's */
+            s->nbinds = 0, cli_binds = true;
+        r = set_row(s, row, row->kind == K_FLAG ? "yes" : optarg, err, n);
     }
-    for (int i = optind; r == 0 && i < argc; i++)
-        r = cfg_add_mount(s, argv[i], err, errlen);
-    return r < 0 ? r : validate(s, err, errlen);
+    for (int i = optind; apply && r == 0 && i < argc; i++)
+        r = cfg_add_mount(s, argv[i], err, n);
+    return r;
+}
+
+int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t errlen)
+{
+    cfg_defaults(s);
+    int r = getopt_pass(s, argc, argv, false, err, errlen);
+    if (r == 0 && s->config)
+        r = cfg_load_file(s, s->config, err, errlen);
+    if (r == 0)
+        r = getopt_pass(s, argc, argv, true, err, errlen);
+    return r != 0 ? r : validate(s, err, errlen);
 }
 
 /* ---- --help ---- */
@@ -446,15 +595,26 @@ static void show_default(cfg_settings *d, const option_row *r, char *buf, size_t
     case K_COUNT0:
         snprintf(buf, n, "%u", *(unsigned *)f);
         break;
+    case K_LIMIT:
+        if (*(unsigned *)f == 0)
+            snprintf(buf, n, "off");
+        else
+            snprintf(buf, n, "%u", *(unsigned *)f);
+        break;
+    case K_FLAG:
+        snprintf(buf, n, "%s", *(bool *)f ? "on" : "off");
+        break;
+    case K_STATUS:
+    case K_NAME:
+        snprintf(buf, n, "off");
+        break;
     case K_TIMEOUT:
     case K_DURATION:
         show_ms(buf, n, *(int64_t *)f);
         break;
     case K_LOG:
-        snprintf(buf, n, "off");
-        break;
     case K_PATH:
-        snprintf(buf, n, "stderr");
+        snprintf(buf, n, "off");
         break;
     }
 }
@@ -474,8 +634,13 @@ void cfg_usage(FILE *out, const char *prog)
             prog);
     for (size_t i = 0; i < NROWS; i++) {
         char opt[64], def[64];
-        snprintf(opt, sizeof(opt), "--%s %s", rows[i].name, rows[i].metavar);
+        snprintf(opt, sizeof(opt), "--%s%s%s", rows[i].name, rows[i].metavar ? " " : "",
+                 rows[i].metavar ? rows[i].metavar : "");
         show_default(&d, &rows[i], def, sizeof(def));
+        if (!def[0]) { /* an action: no default to show */
+            fprintf(out, "  %-25s %s\n", opt, rows[i].help);
+            continue;
+        }
         /* Keep within 80 columns: the default goes below a long help. */
         bool fits = 2 + 25 + 1 + strlen(rows[i].help) + 11 + strlen(def) <= 80;
         fprintf(out, "  %-25s %s%s(default %s)\n", opt, rows[i].help,
@@ -483,20 +648,28 @@ void cfg_usage(FILE *out, const char *prog)
     }
     fprintf(out, "  %-25s %s\n  %-25s %s\n\n", "-h, --help", "show this help and exit",
             "-V, --version", "show the version and exit");
-    fprintf(out, "Exit status: 0 after a clean stop, 2 when the command line, a log file,\n"
-                 "an address or a plugin is refused at start-up.\n");
+    fprintf(out, "A config file (--config) takes every option above as NAME = VALUE, and\n"
+                 "[app:NAME] sections with mount = PREFIX, path = FILE.so, args and flags;\n"
+                 "the command line wins over it.\n\n"
+                 "Signals to the master: TERM or INT stop gracefully (a second one: at once),\n"
+                 "QUIT stops at once, HUP reloads the config file and the plugins into a new\n"
+                 "generation of workers, TTIN / TTOU add / retire a worker, USR1 reopens the\n"
+                 "log files.\n\n"
+                 "Exit status: 0 after a clean stop, 2 when the command line, the config\n"
+                 "file, a log file, an address or a plugin is refused at start-up.\n");
 }
 
 void cfg_free(cfg_settings *s)
 {
-    for (size_t i = 0; i < s->nmounts; i++) {
-        free(s->mounts[i].prefix);
-        free(s->mounts[i].path);
-        free(s->mounts[i].args);
-    }
+    for (size_t i = 0; i < s->nmounts; i++)
+        free_mount(&s->mounts[i]);
+    for (size_t i = 0; i < s->nowned; i++)
+        free(s->owned[i]);
     free(s->mounts);
     free(s->binds);
+    free(s->owned);
     s->mounts = NULL;
     s->binds = NULL;
-    s->nmounts = s->nbinds = 0;
+    s->owned = NULL;
+    s->nmounts = s->nbinds = s->nowned = 0;
 }

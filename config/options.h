@@ -34,11 +34,15 @@ typedef struct cfg_bind {
     char path[108]; /* unix socket path (sizeof sun_path) */
 } cfg_bind;
 
-/* PREFIX=PATH.so[:ARGS] */
+/* An app: PREFIX=PATH.so[:ARGS] on the command line, or an [app:NAME]
+ * section of a config file. */
 typedef struct cfg_mount {
-    char *prefix; /* "/" or "/chat": normalised, no trailing slash */
-    char *path;   /* the .so; "./" added when it has no '/' */
-    char *args;   /* text after "PATH.so:", "" when absent */
+    char *prefix;   /* "/" or "/chat": normalised, no trailing slash */
+    char *path;     /* the .so; "./" added when it has no '/' */
+    char *args;     /* text after "PATH.so:", "" when absent */
+    char *name;     /* the section's NAME, NULL from the command line */
+    unsigned flags; /* GS_APP_* added to the app's own (flags = green) */
+    bool from_file; /* a command-line mount at the same prefix replaces it */
 } cfg_mount;
 
 typedef struct cfg_settings {
@@ -49,9 +53,23 @@ typedef struct cfg_settings {
     http_limits limits;
     const char *access_log;      /* path, "-" for stdout, NULL when off */
     const char *error_log;       /* path, NULL for stderr */
-    int64_t graceful_timeout_ms; /* how long a stop waits for requests */
+    int64_t graceful_timeout_ms; /* how long a stop or a retirement waits */
     unsigned workers;            /* worker processes; 0 = one process, no master */
     unsigned threads;            /* OS threads per worker for non-green apps; 0 = none */
+    bool reuse_port;             /* a SO_REUSEPORT socket per worker (TCP) */
+    int64_t timeout_ms;          /* watchdog: a hub silent this long is killed */
+    unsigned max_requests;       /* recycle a worker past this (+ jitter); 0 = off */
+    unsigned max_memory_mb;      /* recycle a worker past this RSS; 0 = off */
+    int64_t max_age_ms;          /* recycle a worker this old; GS_FOREVER = off */
+    const char *user, *group;    /* the workers' identity; NULL = unchanged */
+    const char *pidfile;         /* the master's pid, NULL = none */
+    bool daemon;                 /* detach once serving */
+    bool reload;                 /* reload when a plugin or the config file changes */
+    cfg_bind status;             /* the status endpoint; status.text NULL = off */
+    const char *config;          /* the config file read, NULL = none */
+    bool check_config;           /* validate, load the plugins, exit */
+    char **owned;                /* strings copied from a config file */
+    size_t nowned;
 } cfg_settings;
 
 enum cfg_action { CFG_RUN, CFG_HELP, CFG_VERSION_SHOWN };
@@ -64,11 +82,28 @@ void cfg_defaults(cfg_settings *s);
  * message naming the option in err. */
 int cfg_set(cfg_settings *s, const char *name, const char *value, char *err, size_t errlen);
 
-/* Add a mount from its PREFIX=PATH.so[:ARGS] text. 0 or -EINVAL (err). */
+/* Add a mount from its PREFIX=PATH.so[:ARGS] text. One at the prefix of
+ * an app from the config file replaces it. 0 or -EINVAL (err). */
 int cfg_add_mount(cfg_settings *s, const char *spec, char *err, size_t errlen);
 
-/* Fill s from argv (starting from cfg_defaults), then validate it as a
- * whole. Returns CFG_RUN, CFG_HELP / CFG_VERSION_SHOWN (the caller prints
+/* Add an app from its parts (copied), as a config file's [app:NAME]
+ * section gives them. 0, -EINVAL or -ENOMEM (err). */
+int cfg_add_app(cfg_settings *s, const cfg_mount *m, char *err, size_t errlen);
+
+/* Keep a copy of v for as long as s (the settings borrow strings); NULL
+ * when out of memory. */
+const char *cfg_keep(cfg_settings *s, const char *v);
+
+/* Read an INI file into s: keys before any section (or in [greenserve])
+ * are options by their long name; [app:NAME] sections hold mount, path,
+ * args and flags. Returns 0, or -errno with err naming the file, the line
+ * and the reason. config/ini.c. */
+int cfg_load_file(cfg_settings *s, const char *path, char *err, size_t errlen);
+
+/* Fill s from cfg_defaults, then the --config file if one is given, then
+ * argv (the command line wins: its --bind list replaces the file's, its
+ * mounts replace the file's apps at the same prefix), then validate it as
+ * a whole. Returns CFG_RUN, CFG_HELP / CFG_VERSION_SHOWN (the caller prints
  * cfg_usage / the version and exits 0), or -EINVAL with a message in err.
  * Uses getopt_long (resetting it): not thread-safe. */
 int cfg_parse_args(cfg_settings *s, int argc, char **argv, char *err, size_t errlen);

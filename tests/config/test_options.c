@@ -108,6 +108,41 @@ Test(options, workers_default_to_the_cpus_and_threads_to_none)
     cr_assert(strstr(err, "--threads"), "%s", err);
 }
 
+Test(options, process_model_options)
+{
+    cr_assert_eq(parse((const char *[]){"gs", "/=a.so", NULL}), CFG_RUN, "%s", err);
+    cr_assert_eq(s.timeout_ms, 30000);
+    cr_assert_eq(s.max_requests, 0, "off");
+    cr_assert_eq(s.max_memory_mb, 0, "off");
+    cr_assert_eq(s.max_age_ms, GS_FOREVER, "off");
+    cr_assert_null(s.status.text, "off");
+    cr_assert(!s.daemon && !s.reload && !s.reuse_port && !s.check_config);
+    cr_assert_eq(parse((const char *[]){"gs",          "--daemon",       "--reuse-port",
+                                        "--reload",    "--check-config", "--max-requests",
+                                        "500",         "--max-memory",   "256",
+                                        "--max-age",   "3600",           "--timeout",
+                                        "off",         "--status",       "127.0.0.1:9191",
+                                        "--user",      "nobody",         "--pidfile",
+                                        "/tmp/gs.pid", "/=a.so",         NULL}),
+                 CFG_RUN, "%s", err);
+    cr_assert(s.daemon && s.reuse_port && s.reload && s.check_config);
+    cr_assert_eq(s.max_requests, 500);
+    cr_assert_eq(s.max_memory_mb, 256);
+    cr_assert_eq(s.max_age_ms, 3600000);
+    cr_assert_eq(s.timeout_ms, GS_FOREVER);
+    cr_assert_str_eq(s.status.port, "9191");
+    cr_assert_str_eq(s.user, "nobody");
+    cr_assert_str_eq(s.pidfile, "/tmp/gs.pid");
+    cr_assert_eq(
+        parse((const char *[]){"gs", "--max-requests", "off", "--status", "off", "/=a.so", NULL}),
+        CFG_RUN, "%s", err);
+    cr_assert_eq(s.max_requests, 0);
+    cr_assert_eq(parse((const char *[]){"gs", "--status", "nowhere", "/=a.so", NULL}), -EINVAL);
+    cr_assert(strstr(err, "--status nowhere"), "%s", err);
+    cr_assert_eq(parse((const char *[]){"gs", "--daemon=yes", "/=a.so", NULL}), -EINVAL,
+                 "a flag takes no value on the command line");
+}
+
 Test(options, bad_values_are_refused_naming_the_option)
 {
     const char *cases[][2] = {{"--max-body", "1x"},         {"--max-uri", "-1"},
