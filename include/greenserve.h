@@ -295,9 +295,10 @@ int gs_getaddrinfo(const char *node, const char *service, const struct addrinfo 
  * (or another -errno) when the pool cannot be set up. fn may use the
  * caller's memory: the caller cannot leave before fn returns. Where the
  * caller cannot park, it simply calls fn itself: on an OS thread without a
- * hub (that never used the runtime, or a pool thread) and in a libevent
- * callback. One pool serves the whole process; threads start on demand
- * and block asynchronous signals. */
+ * hub (that never used the runtime), on a pool thread or a handler thread
+ * (--threads), which may block anyway, and in a libevent callback. One
+ * pool serves the whole process (handler threads are a pool of their
+ * own); threads start on demand and block asynchronous signals. */
 int gs_offload(void *(*fn)(void *arg), void *arg, void **result);
 
 /* Maximum number of pool threads (default 4; 0 means 1). Threads start one
@@ -347,9 +348,28 @@ ssize_t gs_bstream_write(gs_bstream *s, const void *buf, size_t n, int64_t timeo
 
 typedef struct gs_request gs_request;
 
+/*
+ * Where handlers run. With --threads 0 (the default) every handler runs in
+ * a green thread on the worker's hub, so a handler that blocks its OS
+ * thread (sleep(3), a blocking socket, a library that knows nothing of
+ * green threads) stalls every other client of that worker until it
+ * returns: give such work to gs_offload, or run the worker with
+ * --threads M. Then the handlers of apps without GS_APP_GREEN run on one
+ * of M OS threads per worker and may block freely; accepting, parsing and
+ * GS_APP_GREEN apps stay on the hub. On such a thread the request calls
+ * below, gs_sleep, events, queues, gs_spawn and the green I/O work
+ * unchanged by blocking the thread (its own hub, made on first use;
+ * green threads a handler spawns finish there before the thread takes
+ * another request); gs_offload just calls fn. Objects made on a handler
+ * thread belong to that thread: sharing one event, queue or channel
+ * between it and green threads of the worker's hub is not supported. A
+ * handler on a thread cannot be cancelled: a kill of its connection (a
+ * stop past --graceful-timeout) waits for it to return. gs_defer's calls
+ * run on the handler's thread, right after handle returns.
+ */
 enum {
     /* Always run this app's handlers on the hub, even when the worker has
-     * a thread pool (--threads): the app never blocks its OS thread. */
+     * handler threads (--threads): the app never blocks its OS thread. */
     GS_APP_GREEN = 1u << 0,
 };
 
