@@ -211,6 +211,97 @@ int gs_pool_waitall(gs_pool *p, int64_t timeout_ms);
 unsigned gs_pool_running(const gs_pool *p);
 
 /* ------------------------------------------------------------------------
+ * Channels: named, ordered message streams, for COMET. A publish is
+ * stored once and every waiter on the channel is woken with a reference
+ * to it; each worker keeps a bounded history ring per channel, so a
+ * long-poll client that comes back with the last id it saw gets exactly
+ * what it missed, or learns that some of it is gone (`dropped`), never
+ * silently less. With several workers the server's bus numbers messages,
+ * so an id means the same message in every worker (and host).
+ *
+ * Ids are > 0 and strictly increase along a channel; they are not
+ * counted from 1: a channel's first id comes from the clock (its
+ * microseconds, below 2^53 so they survive JSON), so an id a client has
+ * seen is never given to another message after a restart, or after an
+ * unused channel was forgotten. Consecutive messages have consecutive
+ * ids. Channels, messages and batches belong to the hub (OS thread) that
+ * made them: use them from green threads of one hub (GS_APP_GREEN apps).
+ * A channel with no message and no waiter costs nothing.
+ * ---------------------------------------------------------------------- */
+
+/* A message: immutable, shared by every batch holding it. */
+typedef struct gs_chan_msg {
+    uint64_t id;
+    size_t len;
+    const char *data; /* len bytes, followed by a NUL (not counted) */
+} gs_chan_msg;
+
+/* Cursors for gs_chan_wait besides a message id: */
+#define GS_CHAN_ALL ((uint64_t)0) /* everything the ring holds */
+#define GS_CHAN_NEW UINT64_MAX    /* only messages published from now on */
+
+#define GS_CHAN_BATCH_INLINE 8
+
+/* What a wait returns: references to messages, oldest first. A batch may
+ * point into itself: pass it around by pointer, never copy it. */
+typedef struct gs_chan_batch {
+    const gs_chan_msg **msgs; /* count messages, ids increasing */
+    size_t count;
+    /* Messages after the cursor are lost (evicted by the limits, or
+     * skipped by the bus) before msgs[0] (or before the next message when
+     * count is 0): tell the client to resync. Never set for GS_CHAN_ALL. */
+    bool dropped;
+    uint64_t oldest; /* the oldest id the ring holds, 0 when empty */
+    uint64_t next;   /* the cursor to wait with next time */
+    /* Private: the room small batches take their msgs from. */
+    const gs_chan_msg *inl[GS_CHAN_BATCH_INLINE];
+} gs_chan_batch;
+
+/* Publish len bytes (copied) on the channel `name` (1 to 255 bytes, NUL-
+ * terminated), creating it if need be, and wake its waiters. Returns the
+ * message's id (> 0), -EINVAL, -ENAMETOOLONG or -ENOMEM. Never switches in
+ * a single-process server. With a bus (several workers) it switches while
+ * the bus numbers the message, and may also return -ECANCELED (the thread
+ * was killed: nothing was sent), -ETIMEDOUT (no id from the bus within 10
+ * s or the deadline; the message may still be published), -ECONNABORTED
+ * or the bus's error; from a libevent callback it sends without waiting
+ * and returns -EINPROGRESS. */
+int64_t gs_chan_publish(const char *name, const void *data, size_t len);
+
+/* Every message of channel `name` newer than after_id: at once when the
+ * ring holds some (or when some are lost: `dropped`), otherwise after
+ * parking until one arrives. after_id is the id of the last message the
+ * client saw (batch->next of its previous wait), GS_CHAN_ALL for whatever
+ * the ring holds (waiting if it is empty) or GS_CHAN_NEW for the next
+ * message published. An id newer than the channel's newest (a client that
+ * saw it through another worker first) waits for what follows it.
+ * Returns the number of messages in *batch (0 only with dropped set),
+ * -ETIMEDOUT, -ECANCELED (killed), -EPIPE (the request's client has gone,
+ * when called from a handler), -ESHUTDOWN (the worker is draining; see
+ * gs_draining), -EDEADLK (from a libevent callback, which cannot park),
+ * -EINVAL, -ENAMETOOLONG or -ENOMEM. Whatever it returns,
+ * *batch is filled (empty on errors, with next = after_id) and must be
+ * given to gs_chan_release. Switches when it waits. */
+int gs_chan_wait(const char *name, uint64_t after_id, int64_t timeout_ms, gs_chan_batch *batch);
+
+/* Drop the batch's references (the messages stay valid until then, even
+ * once evicted from the ring) and empty it; releasing it twice is fine.
+ * Never switches. */
+void gs_chan_release(gs_chan_batch *batch);
+
+/* Bounds of every channel's ring on this hub: at most max_messages (>= 1)
+ * messages and max_bytes payload bytes (the newest message always stays,
+ * whatever its size), none older than max_age_ms. 0 means no bound on
+ * bytes or age. Defaults: 1024 messages, 5 minutes, 1 MiB. Applies at
+ * once to what is held. Returns 0 or -EINVAL. Never switches. */
+int gs_chan_limits(size_t max_messages, int64_t max_age_ms, size_t max_bytes);
+
+/* Whether this worker is draining (retiring gracefully): its channel
+ * waits end with -ESHUTDOWN, so a streaming handler should finish its
+ * response and return. Never switches. */
+bool gs_draining(void);
+
+/* ------------------------------------------------------------------------
  * Green I/O on non-blocking descriptors. Each call tries the syscall first
  * and parks the green thread only when it would block. Descriptors waited
  * on are registered with the hub once and stay registered: close them with

@@ -23,6 +23,8 @@
 #define RT_ASAN 1
 #endif
 
+#define RT_COMMON_TIMEOUTS 4
+
 struct rt_link {
     void (*cb)(gs_thread *t, void *result, void *arg);
     void *arg;
@@ -36,6 +38,7 @@ struct rt_hub {
     gs_thread loop;          /* runs event_base_loop */
     gs_thread *ready_head, *ready_tail; /* this batch */
     gs_thread *next_head, *next_tail;   /* woken since: the next batch */
+    gs_thread *intr_head;               /* threads in an interruptible wait */
     rt_stack_pool stacks;
     unsigned live;           /* spawned green threads not yet dead */
     int pending;             /* waits with no libevent event of their own */
@@ -43,6 +46,11 @@ struct rt_hub {
     unsigned batches;
     bool stop;
     bool root_in_run;        /* root is inside gs_hub_run */
+    bool draining;           /* rt_hub_drain was called */
+    struct {
+        int64_t ms;               /* 0: free */
+        const struct timeval *tv; /* libevent's handle for it */
+    } common[RT_COMMON_TIMEOUTS]; /* see rt_hub_common_timeout */
 };
 
 /* Loop every 64th batch swap through libevent even when threads are
@@ -348,6 +356,37 @@ static void waitq_unlink(gs_thread *t)
     t->wq_prev = t->wq_next = NULL;
 }
 
+static struct timeval ms_to_tv(int64_t ms)
+{
+    return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+void rt_hub_common_timeout(int64_t ms)
+{
+    rt_hub *h = rt_hub_get();
+    for (int i = 0; h && ms > 0 && i < RT_COMMON_TIMEOUTS; i++) {
+        if (h->common[i].ms == ms)
+            return;
+        if (h->common[i].ms)
+            continue;
+        struct timeval tv = ms_to_tv(ms);
+        h->common[i].tv = event_base_init_common_timeout(h->base, &tv);
+        if (h->common[i].tv)
+            h->common[i].ms = ms;
+        return;
+    }
+}
+
+/* libevent's handle for a common timeout of ms, or *tv set to ms. */
+static const struct timeval *timeout_tv(rt_hub *h, int64_t ms, struct timeval *tv)
+{
+    for (int i = 0; i < RT_COMMON_TIMEOUTS && h->common[i].ms; i++)
+        if (h->common[i].ms == ms)
+            return h->common[i].tv;
+    *tv = ms_to_tv(ms);
+    return tv;
+}
+
 int rt_wait(rt_waitq *q, int64_t timeout_ms)
 {
     rt_hub *h = rt_hub_get();
@@ -370,8 +409,8 @@ int rt_wait(rt_waitq *q, int64_t timeout_ms)
         q->tail = t;
     }
     if (to > 0) {
-        struct timeval tv = {.tv_sec = to / 1000, .tv_usec = (to % 1000) * 1000};
-        event_add(&t->timer, &tv);
+        struct timeval tv;
+        event_add(&t->timer, timeout_tv(h, to, &tv));
     }
     t->state = RT_WAITING;
     t->wake = 0;
@@ -407,6 +446,74 @@ int rt_wake_all(rt_waitq *q, int result)
         n++;
     }
     return n;
+}
+
+/* ---- interruptible waits ----
+ * The hub lists the threads in an interruptible wait so that a drain
+ * reaches each of them without a scan over every thread. A woken thread
+ * stays listed until it runs again and leaves the list itself. */
+
+static void intr_link(rt_hub *h, gs_thread *t)
+{
+    t->intr_prev = NULL;
+    t->intr_next = h->intr_head;
+    if (h->intr_head)
+        h->intr_head->intr_prev = t;
+    h->intr_head = t;
+}
+
+static void intr_unlink(rt_hub *h, gs_thread *t)
+{
+    if (t->intr_prev)
+        t->intr_prev->intr_next = t->intr_next;
+    else
+        h->intr_head = t->intr_next;
+    if (t->intr_next)
+        t->intr_next->intr_prev = t->intr_prev;
+    t->intr_prev = t->intr_next = NULL;
+}
+
+int rt_wait_interruptible(rt_waitq *q, int64_t timeout_ms)
+{
+    rt_hub *h = rt_hub_get();
+    gs_thread *t = h->current;
+    if (t->cancelled)
+        return -ECANCELED;
+    if (t->interrupt)
+        return t->interrupt;
+    if (h->draining)
+        return -ESHUTDOWN;
+    intr_link(h, t);
+    t->interruptible = true;
+    int r = rt_wait(q, timeout_ms);
+    t->interruptible = false;
+    intr_unlink(h, t);
+    return r;
+}
+
+bool rt_interrupt(gs_thread *t, int err)
+{
+    t->interrupt = err < 0 ? err : 0;
+    if (!t->interrupt || !t->interruptible || t->state != RT_WAITING)
+        return false;
+    rt_wake(t, err);
+    return true;
+}
+
+void rt_hub_drain(void)
+{
+    rt_hub *h = rt_hub_get();
+    if (!h)
+        return;
+    h->draining = true;
+    for (gs_thread *t = h->intr_head; t; t = t->intr_next)
+        rt_wake(t, -ESHUTDOWN); /* a no-op for those already woken */
+}
+
+bool gs_draining(void)
+{
+    rt_hub *h = rt_hub_peek();
+    return h && h->draining;
 }
 
 /* ---- green threads ---- */

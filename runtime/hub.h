@@ -37,6 +37,10 @@ struct gs_thread {
     bool cancelled;         /* gs_kill'd: every wait returns -ECANCELED */
     bool detached;          /* freed at exit, nobody joins */
     bool uninterruptible;   /* the current wait ignores kill (offload) */
+    bool interruptible;     /* the current wait ends on rt_interrupt, drain */
+    int interrupt;          /* rt_interrupt's error, sticky; 0 = none */
+    /* Links in the hub's list of interruptible waits. */
+    gs_thread *intr_prev, *intr_next;
     gs_thread *run_next;    /* run queue link */
     rt_waitq *wq;           /* the queue it is parked on, if any */
     gs_thread *wq_prev, *wq_next;
@@ -75,6 +79,30 @@ void rt_wake(gs_thread *t, int result);
 int rt_wake_one(rt_waitq *q, int result);
 int rt_wake_all(rt_waitq *q, int result);
 static inline bool rt_waitq_empty(const rt_waitq *q) { return q->head == NULL; }
+
+/* As rt_wait, but the wait is interruptible: it also ends with the
+ * thread's interrupt error (rt_interrupt) or, once the hub drains, with
+ * -ESHUTDOWN; either is returned at once if already set. For waits that
+ * should end when their client leaves or their worker retires (channel
+ * waits, http_wait). */
+int rt_wait_interruptible(rt_waitq *q, int64_t timeout_ms);
+
+/* From now on, t's interruptible waits end with err (< 0), the current one
+ * at once; its other waits are not affected. err 0 clears it. Returns
+ * whether a wait was ended. Never switches; call it on t's hub thread. */
+bool rt_interrupt(gs_thread *t, int err);
+
+/* The worker is retiring: gs_draining() turns true and every interruptible
+ * wait of the calling thread's hub, current or later, ends with
+ * -ESHUTDOWN. O(interruptible waiters). Never switches. */
+void rt_hub_drain(void);
+
+/* Declare ms a common timeout of the calling thread's hub: waits of
+ * exactly ms then keep their timers in one libevent FIFO (O(1) to add and
+ * to delete) instead of its heap (O(log n)), which pays with tens of
+ * thousands of long-polls parked with the same timeout. The first few
+ * durations declared are kept; later ones are ignored. Never switches. */
+void rt_hub_common_timeout(int64_t ms);
 
 /* Bookkeeping that tells the hub a wait without an event of its own is
  * pending (thread pool jobs), and how many registered events are the
