@@ -219,14 +219,15 @@ unsigned gs_pool_running(const gs_pool *p);
  * silently less. With several workers the server's bus numbers messages,
  * so an id means the same message in every worker (and host).
  *
- * Ids are > 0 and strictly increase along a channel; they are not
- * counted from 1: a channel's first id comes from the clock (its
- * microseconds, below 2^53 so they survive JSON), so an id a client has
- * seen is never given to another message after a restart, or after an
- * unused channel was forgotten. Consecutive messages have consecutive
- * ids. Channels, messages and batches belong to the hub (OS thread) that
- * made them: use them from green threads of one hub (GS_APP_GREEN apps).
- * A channel with no message and no waiter costs nothing.
+ * Ids are > 0, below 2^53 (exact in JSON), and consecutive along a
+ * channel except where messages were lost. They are not counted from 1:
+ * a channel's first id is the wall clock in microseconds, so no id a
+ * client has seen is given to another message after a restart, or after
+ * the channel was forgotten (a channel with no message held and nobody
+ * waiting costs nothing); such a client's cursor reads as `dropped` at
+ * the next message. Channels, messages and batches belong to the hub (OS
+ * thread) that made them: use them from its green threads (apps that run
+ * with --threads should be GS_APP_GREEN).
  * ---------------------------------------------------------------------- */
 
 /* A message: immutable, shared by every batch holding it. */
@@ -257,7 +258,7 @@ typedef struct gs_chan_batch {
     const gs_chan_msg *inl[GS_CHAN_BATCH_INLINE];
 } gs_chan_batch;
 
-/* Publish len bytes (copied) on the channel `name` (1 to 255 bytes, NUL-
+/* Publish len bytes (any bytes; copied) on the channel `name` (1 to 255 bytes, NUL-
  * terminated), creating it if need be, and wake its waiters. Returns the
  * message's id (> 0), -EINVAL, -ENAMETOOLONG or -ENOMEM. Never switches in
  * a single-process server. With a bus (several workers) it switches while
@@ -278,10 +279,10 @@ int64_t gs_chan_publish(const char *name, const void *data, size_t len);
  * Returns the number of messages in *batch (0 only with dropped set),
  * -ETIMEDOUT, -ECANCELED (killed), -EPIPE (the request's client has gone,
  * when called from a handler), -ESHUTDOWN (the worker is draining; see
- * gs_draining), -EDEADLK (from a libevent callback, which cannot park),
- * -EINVAL, -ENAMETOOLONG or -ENOMEM. Whatever it returns,
- * *batch is filled (empty on errors, with next = after_id) and must be
- * given to gs_chan_release. Switches when it waits. */
+ * gs_draining), -EDEADLK (as for the synchronisation objects), -EINVAL,
+ * -ENAMETOOLONG or -ENOMEM. Whatever it returns, *batch is filled (empty
+ * on errors) and must be given to gs_chan_release; its `next` is the
+ * cursor to come back with, after a timeout too. Switches when it waits. */
 int gs_chan_wait(const char *name, uint64_t after_id, int64_t timeout_ms, gs_chan_batch *batch);
 
 /* Drop the batch's references (the messages stay valid until then, even

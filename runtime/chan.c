@@ -602,7 +602,7 @@ void gs_chan_release(gs_chan_batch *b)
         return;
     for (size_t i = 0; i < b->count; i++)
         msg_unref(msg_of(b->msgs[i]));
-    if (b->msgs != b->inl)
+    if (b->count > GS_CHAN_BATCH_INLINE) /* see collect */
         free(b->msgs);
     b->msgs = NULL;
     b->count = 0;

@@ -31,7 +31,9 @@ typedef struct rt_chan_bus {
 
 /* Route this hub's publishes through ops (borrowed until replaced), or
  * number them locally again with ops NULL. Publishes still waiting for an
- * id end with -ECONNABORTED. Never switches. */
+ * id end with -ECONNABORTED. Set it before the first publish: a channel
+ * ignores ids at or below the newest it holds, local ones included.
+ * Never switches. */
 void rt_chan_set_bus(const rt_chan_bus *ops, void *ctx);
 
 /* The bus's answer to the publish sent with token: the id (> 0) the

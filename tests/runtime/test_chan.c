@@ -287,12 +287,14 @@ Test(chan, lowering_the_limits_applies_at_once)
 
 Test(chan, old_messages_are_evicted_by_age, .timeout = 5)
 {
-    cr_assert_eq(gs_chan_limits(100, 60, 0), 0);
+    /* Timers fire in order, so a and b are gone once the second sleep
+     * ends; c stays unless that sleep overran by 150 ms. */
+    cr_assert_eq(gs_chan_limits(100, 300, 0), 0);
     int64_t a = pub("age", "a");
     pub("age", "b");
-    gs_sleep(40);
+    gs_sleep(200);
     int64_t c = pub("age", "c");
-    gs_sleep(40); /* a and b are 80 ms old, c 40 ms */
+    gs_sleep(150);
     cr_assert_eq(stats().messages, 1);
     gs_chan_batch bt;
     cr_assert_eq(gs_chan_wait("age", (uint64_t)a, 0, &bt), 1);
@@ -301,7 +303,7 @@ Test(chan, old_messages_are_evicted_by_age, .timeout = 5)
     cr_assert_eq(bt.msgs[0]->id, (uint64_t)c);
     gs_chan_release(&bt);
 
-    gs_sleep(50);
+    gs_sleep(200);
     cr_assert_eq(stats().messages, 0);
     cr_assert_eq(stats().alive, 0);
     cr_assert_eq(stats().channels, 0, "an empty channel nobody waits on is forgotten");
@@ -472,6 +474,12 @@ static void *stream_main(void *arg)
     return (void *)(long)gs_draining();
 }
 
+static void *generic_main(void *arg)
+{
+    (void)arg;
+    return (void *)(long)rt_wait_interruptible(NULL, GS_FOREVER);
+}
+
 Test(chan, drain_ends_every_channel_wait_with_eshutdown, .timeout = 5)
 {
     waiter w[3] = {{.name = "d1", .after = GS_CHAN_NEW, .timeout = GS_FOREVER},
@@ -482,10 +490,14 @@ Test(chan, drain_ends_every_channel_wait_with_eshutdown, .timeout = 5)
         t[i] = gs_spawn(stream_main, &w[i]);
     int slept = -1;
     gs_thread *s = gs_spawn(sleep_main, &slept);
+    gs_thread *g = gs_spawn(generic_main, NULL);
     gs_yield();
     cr_assert_not(gs_draining());
     rt_hub_drain();
     cr_assert(gs_draining());
+    void *gr;
+    cr_assert_eq(gs_join(g, &gr, 5000), 0);
+    cr_assert_eq((long)gr, -ESHUTDOWN, "any interruptible wait (http_wait's kind)");
     for (int i = 0; i < 3; i++) {
         void *saw;
         cr_assert_eq(gs_join(t[i], &saw, 5000), 0);
@@ -502,6 +514,30 @@ Test(chan, drain_ends_every_channel_wait_with_eshutdown, .timeout = 5)
     gs_chan_release(&bt);
     cr_assert_eq(gs_chan_wait("d1", (uint64_t)id, 5000, &bt), -ESHUTDOWN);
     gs_chan_release(&bt);
+    cr_assert_eq(stats().waiters, 0);
+}
+
+static void callback_wait(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    int *r = arg;
+    gs_chan_batch bt;
+    r[0] = gs_chan_wait("cbw", GS_CHAN_ALL, 1000, &bt);
+    gs_chan_release(&bt);
+    r[1] = gs_chan_wait("cbw", GS_CHAN_NEW, 1000, &bt);
+    gs_chan_release(&bt);
+}
+
+/* A libevent callback cannot park: it gets what is buffered, or -EDEADLK. */
+Test(chan, a_callback_waits_without_parking, .timeout = 5)
+{
+    pub("cbw", "m");
+    int r[2] = {0, 0};
+    struct timeval tv = {0, 1000};
+    cr_assert_eq(event_base_once(gs_hub_base(), -1, EV_TIMEOUT, callback_wait, r, &tv), 0);
+    gs_sleep(20);
+    cr_assert_eq(r[0], 1);
+    cr_assert_eq(r[1], -EDEADLK);
     cr_assert_eq(stats().waiters, 0);
 }
 
