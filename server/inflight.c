@@ -56,6 +56,14 @@ void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r)
     t.cap += 3; /* room kept for the ellipsis of a long path */
     put(&t, t.len == t.cap - 3 ? "...\"" : "\"");
     f->len = t.len;
+    text c = {f->client, 0, sizeof(f->client) - 1};
+    put(&c, gs_env(r, "REMOTE_ADDR"));
+    put(&c, ":");
+    put(&c, gs_env(r, "REMOTE_PORT"));
+    f->client[c.len] = '\0';
+    f->start_s = time(NULL);
+    f->r = r;
+    f->woken = false;
     f->thread = gs_self();
     f->prev = NULL;
     f->next = running;
@@ -79,6 +87,14 @@ void srv_inflight_end(srv_inflight *f)
 size_t srv_inflight_count(void)
 {
     return nrunning;
+}
+
+void srv_inflight_each(void (*fn)(srv_inflight *f, void *arg), void *arg)
+{
+    for (srv_inflight *f = running, *next; f; f = next) {
+        next = f->next;
+        fn(f, arg);
+    }
 }
 
 static int by_address(const void *a, const void *b)
@@ -140,24 +156,32 @@ static void civil_date(long days, long *y, long *m, long *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
+/* "2026-11-23T10:00:00Z" from seconds since 1970, without gmtime_r. */
+static void put_time(text *t, long secs)
+{
+    long y, m, d, s = secs % 86400;
+    civil_date(secs / 86400, &y, &m, &d);
+    const struct {
+        const char *before;
+        long v;
+        int width;
+    } parts[] = {{"", y, 4},         {"-", m, 2},           {"-", d, 2},
+                 {"T", s / 3600, 2}, {":", s / 60 % 60, 2}, {":", s % 60, 2}};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        put(t, parts[i].before);
+        put_num(t, (unsigned long)parts[i].v, parts[i].width);
+    }
+    put(t, "Z");
+}
+
 /* rt_log's "2026-11-23T10:00:00Z [1234] ", from the clock alone. */
 static void put_prefix(text *t)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long y, m, d, s = ts.tv_sec % 86400;
-    civil_date(ts.tv_sec / 86400, &y, &m, &d);
-    const struct {
-        const char *before;
-        long v;
-        int width;
-    } parts[] = {{"", y, 4},          {"-", m, 2},           {"-", d, 2},
-                 {"T", s / 3600, 2},  {":", s / 60 % 60, 2}, {":", s % 60, 2},
-                 {"Z [", getpid(), 1}};
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        put(t, parts[i].before);
-        put_num(t, (unsigned long)parts[i].v, parts[i].width);
-    }
+    put_time(t, ts.tv_sec);
+    put(t, " [");
+    put_num(t, (unsigned long)getpid(), 1);
     put(t, "] ");
 }
 
@@ -168,6 +192,27 @@ static const srv_inflight *find_current(void)
         if (f->thread == self)
             return f;
     return NULL;
+}
+
+void srv_inflight_describe(char *buf, size_t cap)
+{
+    text t = {buf, 0, cap - 1};
+    const srv_inflight *f = find_current();
+    if (!f) {
+        put(&t, "no request (outside any handler)");
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        put(&t, f->what);
+        put(&t, " from ");
+        put(&t, f->client);
+        put(&t, ", started ");
+        put_time(&t, f->start_s);
+        put(&t, " (");
+        put_num(&t, (unsigned long)(now.tv_sec > f->start_s ? now.tv_sec - f->start_s : 0), 1);
+        put(&t, " s ago)");
+    }
+    buf[t.len] = '\0';
 }
 
 static void write_report(int sig)

@@ -16,9 +16,13 @@
 
 typedef struct srv_inflight {
     gs_thread *thread;                /* the green thread running the handler */
+    gs_request *r;                    /* its request */
     struct srv_inflight *prev, *next; /* this hub's list */
     size_t len;
-    char what[232]; /* app "hello", request "GET /hello/x" */
+    char what[232];  /* app "hello", request "GET /hello/x" */
+    char client[56]; /* "127.0.0.1:40000" */
+    int64_t start_s; /* wall clock, for the watchdog's report */
+    bool woken;      /* by a graceful stop, once */
 } srv_inflight;
 
 /* Record that the calling green thread starts app's handler for r. f
@@ -29,6 +33,16 @@ void srv_inflight_end(srv_inflight *f);
 
 /* How many handlers run on this hub. Never switches. */
 size_t srv_inflight_count(void);
+
+/* Call fn for each handler running on this hub; fn must not end one.
+ * Never switches (unless fn does). */
+void srv_inflight_each(void (*fn)(srv_inflight *f, void *arg), void *arg);
+
+/* Write what the calling green thread is handling into buf (NUL-
+ * terminated): 'app "x" request "GET /x" from 127.0.0.1:40000, started
+ * 2026-11-23T10:00:00Z (3 s ago)', or "no request (outside any handler)".
+ * Async-signal-safe: for the watchdog's signal, on a stuck hub. */
+void srv_inflight_describe(char *buf, size_t cap);
 
 /* The threads running a handler now, as a sorted array the caller frees
  * (NULL with *n = 0 when none; NULL with *n > 0 when out of memory), and

@@ -39,21 +39,25 @@ static void describe_tcp(srv_listener *l)
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
         port = ntohs(a->sin6_port);
         snprintf(l->url, sizeof(l->url), "http://[%s]:%d/", host, port);
+        l->port = port;
         return;
     }
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
     port = ntohs(a->sin_port);
     snprintf(l->url, sizeof(l->url), "http://%s:%d/", host, port);
+    l->port = port;
 }
 
-static int bind_tcp(srv_listener *l, const cfg_bind *b, char *err, size_t n)
+static int bind_tcp(srv_listener *l, const cfg_bind *b, int port, char *err, size_t n)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
-    int gai = getaddrinfo(b->host[0] ? b->host : NULL, b->port, &hints, &res);
+    char service[8];
+    snprintf(service, sizeof(service), "%d", port);
+    int gai = getaddrinfo(b->host[0] ? b->host : NULL, port > 0 ? service : b->port, &hints, &res);
     if (gai != 0) {
         snprintf(err, n, "--bind %s: %s", b->text, gai_strerror(gai));
         return -EINVAL;
@@ -64,6 +68,8 @@ static int bind_tcp(srv_listener *l, const cfg_bind *b, char *err, size_t n)
         r = fail(b, errno, "socket", err, n);
     else if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
         r = fail(b, errno, "SO_REUSEADDR", err, n);
+    else if (l->reuse_port && setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        r = fail(b, errno, "SO_REUSEPORT", err, n);
     else if (res->ai_family == AF_INET6 &&
              setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
         r = fail(b, errno, "IPV6_V6ONLY", err, n);
@@ -113,16 +119,32 @@ static int bind_unix(srv_listener *l, const cfg_bind *b, char *err, size_t n)
     return 0;
 }
 
-int srv_listen(srv_listener *l, const cfg_bind *b, char *err, size_t errlen)
+int srv_listen_bind(srv_listener *l, const cfg_bind *b, bool reuse_port, int port, char *err,
+                    size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     l->fd = -1;
-    int r = b->is_unix ? bind_unix(l, b, err, errlen) : bind_tcp(l, b, err, errlen);
-    if (r == 0 && listen(l->fd, SRV_BACKLOG) < 0)
-        r = fail(b, errno, "listen", err, errlen);
+    l->bind = b;
+    l->reuse_port = reuse_port && !b->is_unix; /* unix sockets do not balance */
+    int r = b->is_unix ? bind_unix(l, b, err, errlen) : bind_tcp(l, b, port, err, errlen);
     if (r < 0)
         srv_listen_close(l, false);
     return r;
+}
+
+int srv_listen_start(srv_listener *l, char *err, size_t errlen)
+{
+    if (listen(l->fd, SRV_BACKLOG) == 0)
+        return 0;
+    int r = fail(l->bind, errno, "listen", err, errlen);
+    srv_listen_close(l, false);
+    return r;
+}
+
+int srv_listen(srv_listener *l, const cfg_bind *b, char *err, size_t errlen)
+{
+    int r = srv_listen_bind(l, b, false, 0, err, errlen);
+    return r < 0 ? r : srv_listen_start(l, err, errlen);
 }
 
 void srv_listen_close(srv_listener *l, bool unlink_path)
@@ -130,7 +152,8 @@ void srv_listen_close(srv_listener *l, bool unlink_path)
     if (l->fd >= 0)
         gs_close(l->fd); /* the hub may have it registered (accept waits) */
     l->fd = -1;
-    if (unlink_path && l->is_unix)
+    if (unlink_path && l->is_unix) {
         unlink(l->path);
-    l->is_unix = false;
+        l->is_unix = false; /* once: a later server may own the path by then */
+    }
 }

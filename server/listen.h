@@ -16,9 +16,12 @@
 typedef struct srv_listener {
     int fd; /* -1 once closed */
     bool is_unix;
-    char path[108]; /* the unix socket's path, to unlink at close */
-    char url[128];  /* the address actually bound: "http://127.0.0.1:40123/",
-                       "http://[::1]:8080/", "unix:/run/gs.sock" */
+    bool reuse_port;      /* SO_REUSEPORT: one of a group, each with its own backlog */
+    int port;             /* TCP: the port bound (the one chosen for port 0) */
+    const cfg_bind *bind; /* what it was made from (borrowed) */
+    char path[108];       /* the unix socket's path, to unlink at close */
+    char url[128];        /* the address actually bound: "http://127.0.0.1:40123/",
+                             "http://[::1]:8080/", "unix:/run/gs.sock" */
 } srv_listener;
 
 /* Create, bind and listen on b. A unix socket path left by a dead server
@@ -28,8 +31,18 @@ typedef struct srv_listener {
  * address and the reason. Blocking (name resolution): call it at start-up. */
 int srv_listen(srv_listener *l, const cfg_bind *b, char *err, size_t errlen);
 
+/* srv_listen in two steps, for --reuse-port: bind (with SO_REUSEPORT when
+ * reuse_port is set, for TCP), then listen. A socket bound but not yet
+ * listening takes no connections, yet holds its port: the master keeps one
+ * so that every worker can bind its own to the same port, and a worker
+ * listens only once its apps are ready. port > 0 replaces b's port. */
+int srv_listen_bind(srv_listener *l, const cfg_bind *b, bool reuse_port, int port, char *err,
+                    size_t errlen);
+int srv_listen_start(srv_listener *l, char *err, size_t errlen);
+
 /* Close l; with unlink_path (the process that created it), remove a unix
- * socket's file too. Safe on a closed listener. */
+ * socket's file too. Safe on a closed listener, and a listener closed
+ * without unlink_path may be closed again with it to remove the file. */
 void srv_listen_close(srv_listener *l, bool unlink_path);
 
 #endif

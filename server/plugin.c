@@ -7,25 +7,105 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SYMBOL "greenserve_app"
 
-int srv_plugin_load(srv_plugin *p, const cfg_mount *m, char *err, size_t errlen)
+/* Copy all of in to out. 0 or -errno. */
+static int copy_all(int in, int out)
+{
+    struct stat st;
+    if (fstat(in, &st) < 0)
+        return -errno;
+    for (off_t done = 0; done < st.st_size;) {
+        ssize_t w = sendfile(out, in, NULL, (size_t)(st.st_size - done));
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO; /* shrank meanwhile */
+        done += w;
+    }
+    return 0;
+}
+
+/* The loader first matches a name against the libraries loaded: the
+ * descriptor's number must not be in the name of one still loaded (a
+ * copy closed after a dlclose that could not unload it). Move it until
+ * its name is free. */
+static int free_name(int fd, char *name, size_t n)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        snprintf(name, n, "/proc/self/fd/%d", fd);
+        void *other = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+        if (!other)
+            return fd;
+        dlclose(other);
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+        close(fd);
+        if (moved < 0)
+            return -errno;
+        fd = moved;
+    }
+    close(fd);
+    return -EMFILE;
+}
+
+/* A copy of the file in memory, as a descriptor dlopen can take through
+ * /proc/self/fd: a new inode each time, so never one already loaded. It
+ * stays open while the library is loaded, so that its name stays unique.
+ * Returns the descriptor, or -errno with err set. */
+static int private_copy(const char *path, char *name, size_t n, char *err, size_t errlen)
+{
+    const char *base = strrchr(path, '/');
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -errno : memfd_create(base ? base + 1 : path, MFD_CLOEXEC);
+    int r = out < 0 ? (in < 0 ? out : -errno) : copy_all(in, out);
+    if (in >= 0)
+        close(in);
+    if (r < 0) {
+        if (out >= 0)
+            close(out);
+        snprintf(err, errlen, "plugin %s: copying it for a reload: %s", path, strerror(-r));
+        return r;
+    }
+    out = free_name(out, name, n);
+    if (out < 0)
+        snprintf(err, errlen, "plugin %s: copying it for a reload: %s", path, strerror(-out));
+    return out;
+}
+
+static int open_library(srv_plugin *p, const cfg_mount *m, bool fresh, char *err, size_t errlen)
+{
+    char copy[64];
+    int fd = fresh ? private_copy(m->path, copy, sizeof(copy), err, errlen) : -1;
+    if (fresh && fd < 0)
+        return -EINVAL;
+    p->dl = dlopen(fresh ? copy : m->path, RTLD_NOW | RTLD_LOCAL);
+    p->copy_fd = fd;
+    if (!p->dl) {
+        snprintf(err, errlen, "plugin %s: %s", m->path, dlerror());
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int srv_plugin_load(srv_plugin *p, const cfg_mount *m, bool fresh, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->mount = m;
+    p->copy_fd = -1;
     struct stat st;
     if (stat(m->path, &st) < 0) {
         /* dlerror would say the same less plainly. */
         snprintf(err, errlen, "plugin %s: %s", m->path, strerror(errno));
         return -ENOENT;
     }
-    p->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
-    if (!p->dl) {
-        snprintf(err, errlen, "plugin %s: %s", m->path, dlerror());
+    if (open_library(p, m, fresh, err, errlen) < 0)
         return -EINVAL;
-    }
     const gs_app *app = dlsym(p->dl, SYMBOL);
     if (!app) {
         snprintf(err, errlen,
@@ -68,6 +148,17 @@ int srv_plugin_init(srv_plugin *p, char *err, size_t errlen)
     }
     p->initialised = true;
     return 0;
+}
+
+void srv_plugin_unload(srv_plugin *p)
+{
+    if (p->dl)
+        dlclose(p->dl);
+    if (p->copy_fd >= 0)
+        close(p->copy_fd);
+    p->dl = NULL;
+    p->app = NULL;
+    p->copy_fd = -1;
 }
 
 void srv_plugin_fini(srv_plugin *p)

@@ -1,6 +1,6 @@
 /*
- * worker.c -- accept loops, one green thread per connection, graceful
- * stop.
+ * worker.c -- accept loops, one green thread per connection, the
+ * heartbeat, graceful stop.
  *
  * Per listening socket a green thread accepts and spawns a detached green
  * thread per connection that runs http_serve. The worker keeps its own
@@ -13,12 +13,18 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http/http.h"
+#include "runtime/hub.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
+#include "server/longpoll.h"
 
 typedef struct worker worker;
 
@@ -27,13 +33,16 @@ typedef struct conn {
     worker *w;
     gs_thread *thread; /* NULL until it first runs */
     int fd;
-    bool killed; /* by a stop: its waits return -ECANCELED */
+    bool killed;             /* by a stop: its waits return -ECANCELED */
+    _Atomic bool busy;       /* a handler has its request (maybe on an OS thread) */
+    _Atomic unsigned served; /* requests its handlers finished */
+    int64_t accepted_ms;
     socklen_t peerlen;
     struct sockaddr_storage peer;
 } conn;
 
 /* What http/ sees as the app: a copy of the plugin's gs_app whose handle
- * records the request for crash reports and graceful stops. */
+ * records the request for crash reports, the watchdog and graceful stops. */
 typedef struct app_mount {
     gs_app shim;
     const srv_plugin *plugin;
@@ -46,31 +55,75 @@ typedef struct acceptor {
     gs_thread *thread;
 } acceptor;
 
+enum { SIG_TERM, SIG_INT, SIG_QUIT, SIG_USR1, NSIGNALS };
+
 struct worker {
     const srv_worker_args *a;
+    rt_hub *hub;
     http_site site;
     http_mount *mounts;
     app_mount *apps;
     acceptor *acceptors;
+    unsigned naccepting;
     conn *conns;
     unsigned nconns;
-    struct event *signals[2];
+    conn **by_fd; /* a handler finds its connection by descriptor */
+    size_t nfds;
+    struct event *signals[NSIGNALS];
+    struct event *tick;
     gs_sem *wake;  /* the stopper's: a connection or a handler ended */
     bool stopping; /* SIGTERM/SIGINT seen */
-    bool forced;   /* seen twice: stop waiting */
+    bool forced;   /* seen twice, or SIGQUIT: stop waiting */
 };
+
+/* A fresh connection that has not sent its first request yet is not idle:
+ * its client may be sending it now, and would see a close as a failure. A
+ * stop gives it this long before closing it. */
+#define FRESH_GRACE_MS 1000
+
+/* How often a stop looks again at idle connections and handlers on OS
+ * threads (whose end it is not told of). */
+#define STOP_POLL_MS 100
+
+/* ---- connections by descriptor ---- */
+
+static conn *conn_of(worker *w, gs_request *r)
+{
+    int fd = srv_longpoll_fd(r);
+    return fd >= 0 && (size_t)fd < w->nfds ? w->by_fd[fd] : NULL;
+}
+
+static int index_fds(worker *w)
+{
+    struct rlimit rl;
+    w->nfds = 1 << 16;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        w->nfds = rl.rlim_cur < (1u << 22) ? rl.rlim_cur : (1u << 22);
+    w->by_fd = calloc(w->nfds, sizeof(*w->by_fd));
+    return w->by_fd ? 0 : -ENOMEM;
+}
 
 /* ---- apps ---- */
 
 static int guarded_handle(gs_request *r, void *state)
 {
     app_mount *m = state;
+    worker *w = m->w;
+    conn *c = conn_of(w, r);
+    if (c)
+        atomic_store(&c->busy, true);
     srv_inflight f;
     srv_inflight_begin(&f, m->shim.name, r);
     int rc = m->plugin->app->handle(r, m->plugin->state);
     srv_inflight_end(&f);
-    if (m->w->stopping)
-        gs_sem_release(m->w->wake); /* its connection may be idle now */
+    if (c) {
+        atomic_fetch_add(&c->served, 1);
+        atomic_store(&c->busy, false);
+    }
+    /* Its connection may be idle now. Handlers on OS threads (--threads)
+     * cannot touch the hub's semaphore: the stopper polls for those. */
+    if (w->stopping && rt_hub_peek() == w->hub)
+        gs_sem_release(w->wake);
     return rc;
 }
 
@@ -106,7 +159,8 @@ static int mount_apps(worker *w)
         app_mount *m = &w->apps[i];
         m->shim = *p->app;
         m->shim.handle = guarded_handle;
-        m->shim.init = NULL; /* the worker calls them, not http/ */
+        m->shim.flags |= p->mount->flags; /* flags = green in the config file */
+        m->shim.init = NULL;              /* the worker calls them, not http/ */
         m->shim.fini = NULL;
         m->plugin = p;
         m->w = w;
@@ -124,6 +178,19 @@ static int mount_apps(worker *w)
 
 /* ---- connections ---- */
 
+static void conn_forget(worker *w, conn *c)
+{
+    if ((size_t)c->fd < w->nfds && w->by_fd[c->fd] == c)
+        w->by_fd[c->fd] = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+}
+
 static void *conn_main(void *arg)
 {
     conn *c = arg;
@@ -133,13 +200,9 @@ static void *conn_main(void *arg)
         gs_close(c->fd); /* a stop came before it ran */
     else
         http_serve(&w->site, c->fd, (struct sockaddr *)&c->peer, c->peerlen);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->nconns--;
+    /* The descriptor is closed, but no other green thread ran since: its
+     * number cannot have been reused by an accept yet. */
+    conn_forget(w, c);
     free(c);
     if (w->stopping)
         gs_sem_release(w->wake);
@@ -151,7 +214,7 @@ static int conn_start(worker *w, int fd, const struct sockaddr_storage *peer, so
     conn *c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (conn){.w = w, .fd = fd, .peerlen = len, .next = w->conns};
+    *c = (conn){.w = w, .fd = fd, .peerlen = len, .next = w->conns, .accepted_ms = gs_now_ms()};
     memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
     if (gs_spawn_n(conn_main, c) < 0) {
         free(c);
@@ -161,6 +224,8 @@ static int conn_start(worker *w, int fd, const struct sockaddr_storage *peer, so
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    if ((size_t)fd < w->nfds)
+        w->by_fd[fd] = c;
     return 0;
 }
 
@@ -181,6 +246,17 @@ static void accept_failed(acceptor *ac, int err)
     gs_sleep(100);
 }
 
+static void take(worker *w, acceptor *ac, int fd, const struct sockaddr_storage *peer,
+                 socklen_t len)
+{
+    if (w->nconns >= w->site.limits.max_conns) {
+        http_refuse_busy(&w->site, fd);
+    } else if (conn_start(w, fd, peer, len) < 0) {
+        gs_close(fd);
+        accept_failed(ac, -ENOMEM);
+    }
+}
+
 /* Accepts in a row before the new connections get to run: a burst of
  * clients is taken in batches (cheap) without one waiting for thousands. */
 #define ACCEPT_BATCH 64
@@ -199,29 +275,48 @@ static void *accept_loop(void *arg)
             return NULL;
         if (fd < 0)
             accept_failed(ac, fd);
-        else if (w->nconns >= w->site.limits.max_conns)
-            http_refuse_busy(&w->site, fd);
-        else if (conn_start(w, fd, &peer, len) < 0) {
-            gs_close(fd);
-            accept_failed(ac, -ENOMEM);
-        }
+        else
+            take(w, ac, fd, &peer, len);
     }
 }
 
 static int start_accepting(worker *w)
 {
+    char err[512];
     w->acceptors = calloc(w->a->nlisteners, sizeof(*w->acceptors));
     if (!w->acceptors)
         return -ENOMEM;
     for (size_t i = 0; i < w->a->nlisteners; i++) {
         acceptor *ac = &w->acceptors[i];
         *ac = (acceptor){.w = w, .l = &w->a->listeners[i]};
+        /* A socket of our own (--reuse-port) takes connections only now
+         * that the apps are ready. */
+        if (ac->l->reuse_port && srv_listen_start(ac->l, err, sizeof(err)) < 0) {
+            rt_log("%s", err);
+            return -EADDRNOTAVAIL;
+        }
         ac->thread = gs_spawn(accept_loop, ac);
         if (!ac->thread)
             return -ENOMEM;
+        w->naccepting++;
         rt_log("listening on %s", ac->l->url);
     }
     return 0;
+}
+
+/* A socket of our own has its own backlog, lost when it closes: take
+ * what is queued there first. (A shared one's backlog stays with the
+ * other workers.) */
+static void drain_backlog(worker *w, acceptor *ac)
+{
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(ac->l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        take(w, ac, fd, &peer, len);
+    }
 }
 
 static void stop_accepting(worker *w)
@@ -232,35 +327,103 @@ static void stop_accepting(worker *w)
             gs_kill(ac->thread);
             gs_join(ac->thread, NULL, GS_FOREVER);
             ac->thread = NULL;
+            w->naccepting--;
+            if (ac->l->reuse_port)
+                drain_backlog(w, ac);
         }
         srv_listen_close(ac->l, w->a->unlink_sockets);
     }
 }
 
+/* ---- the heartbeat ---- */
+
+static void count_parked(srv_inflight *f, void *arg)
+{
+    *(unsigned *)arg += srv_longpoll_parked(f->r);
+}
+
+/* Every tick_ms, from the hub: a hub stuck in a handler misses its ticks,
+ * which is what the master's watchdog looks for. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    srv_slot *s = w->a->slot;
+    unsigned waiting = 0;
+    srv_inflight_each(count_parked, &waiting);
+    atomic_store_explicit(&s->requests, w->site.requests, memory_order_relaxed);
+    atomic_store_explicit(&s->active_conns, w->nconns, memory_order_relaxed);
+    atomic_store_explicit(&s->green_threads, w->nconns + w->naccepting, memory_order_relaxed);
+    atomic_store_explicit(&s->waiting, waiting, memory_order_relaxed);
+    atomic_store_explicit(&s->heartbeat_ms, srv_clock_ms(), memory_order_relaxed);
+}
+
+static int start_ticking(worker *w)
+{
+    if (!w->a->slot)
+        return 0;
+    w->tick = event_new(gs_hub_base(), -1, EV_PERSIST, on_tick, w);
+    struct timeval tv = {w->a->tick_ms / 1000, (w->a->tick_ms % 1000) * 1000};
+    if (!w->tick || event_add(w->tick, &tv) < 0)
+        return -ENOMEM;
+    rt_hub_internal_events(w->hub, 1); /* it must not keep the hub running */
+    on_tick(-1, 0, w);
+    return 0;
+}
+
+/* Tell the master (slot, then a byte down its pipe to wake it). */
+static void set_state(worker *w, int state)
+{
+    if (!w->a->slot)
+        return;
+    atomic_store(&w->a->slot->state, state);
+    if (w->a->notify_fd >= 0) {
+        ssize_t n = write(w->a->notify_fd, "!", 1);
+        (void)n; /* a full pipe has a wake-up pending already */
+    }
+}
+
 /* ---- graceful stop ---- */
 
-/* Kill every connection not inside a handler: idle keep-alive ones and
- * those still reading a request head. Handlers run to their end. */
+/* Idle: not in a handler, and past its first request (or silent for too
+ * long to be about to send it). */
+static bool idle(const conn *c, int64_t now)
+{
+    if (c->killed || atomic_load(&c->busy))
+        return false;
+    return atomic_load(&c->served) > 0 || now - c->accepted_ms >= FRESH_GRACE_MS;
+}
+
 static void close_idle(worker *w)
 {
-    size_t n;
-    gs_thread **busy = srv_inflight_snapshot(&n);
-    if (n && !busy)
-        return; /* out of memory: try again at the next wake-up */
+    int64_t now = gs_now_ms();
     for (conn *c = w->conns; c; c = c->next)
-        if (!c->killed && !srv_inflight_contains(busy, n, c->thread))
+        if (idle(c, now))
             conn_kill(c);
-    free(busy);
+}
+
+/* Once per request: its handler answers as on a timeout; a handler that
+ * waits again is let be until the graceful timeout. */
+static void wake_longpoll(srv_inflight *f, void *arg)
+{
+    unsigned *n = arg;
+    if (!f->woken && srv_longpoll_wake(f->r))
+        (*n)++;
+    f->woken = true;
 }
 
 static void wait_for_conns(worker *w, int64_t deadline)
 {
     while (w->nconns > 0 && !w->forced) {
+        unsigned woken = 0;
+        srv_inflight_each(wake_longpoll, &woken);
+        if (woken)
+            rt_log("stopping: woke %u long-poll wait(s)", woken);
         close_idle(w);
         int64_t left = deadline - gs_now_ms();
         if (left <= 0 || w->nconns == 0)
             break;
-        gs_sem_acquire(w->wake, left);
+        gs_sem_acquire(w->wake, left < STOP_POLL_MS ? left : STOP_POLL_MS);
     }
 }
 
@@ -269,6 +432,7 @@ static void *stopper(void *arg)
     worker *w = arg;
     int64_t grace = w->a->settings->graceful_timeout_ms;
     stop_accepting(w);
+    set_state(w, SRV_SLOT_STOPPING);
     rt_log("stopping: %u connection(s) open, %zu request(s) in progress; waiting up to %lld ms",
            w->nconns, srv_inflight_count(), (long long)grace);
     wait_for_conns(w, gs_now_ms() + grace);
@@ -278,8 +442,8 @@ static void *stopper(void *arg)
             conn_kill(c);
         /* Cancelled handlers unwind by returning; give them a moment. */
         int64_t end = gs_now_ms() + 1000;
-        while (w->nconns > 0 && gs_sem_acquire(w->wake, end - gs_now_ms()) == 0)
-            ;
+        while (w->nconns > 0 && gs_now_ms() < end)
+            gs_sem_acquire(w->wake, STOP_POLL_MS);
     }
     http_access_log_flush();
     rt_log("stopped");
@@ -287,27 +451,46 @@ static void *stopper(void *arg)
     return NULL;
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* Graceful; a second time, cut the wait short (the stopper cancels what
+ * is left); `now` (SIGQUIT), leave the hub at once: what was running never
+ * runs again. */
+static void stop(worker *w, const char *why, bool now)
 {
-    worker *w = arg;
-    (void)what;
-    const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (w->stopping) {
-        rt_log("%s again: stopping now", name);
+    if (now || w->stopping) {
+        rt_log("%s: stopping now", why);
         w->forced = true;
-        gs_sem_release(w->wake);
+        if (now)
+            gs_hub_stop();
+        else
+            gs_sem_release(w->wake);
         return;
     }
-    rt_log("%s: stopping gracefully", name);
+    rt_log("%s: stopping gracefully", why);
     w->stopping = true;
     if (gs_spawn_n(stopper, w) < 0)
         gs_hub_stop();
 }
 
-static int catch_stop_signals(worker *w)
+static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    const int sig[2] = {SIGTERM, SIGINT};
-    for (int i = 0; i < 2; i++) {
+    worker *w = arg;
+    (void)what;
+    if (sig == SIGUSR1) {
+        rt_log("SIGUSR1: reopening the logs");
+        srv_logs_reopen(w->a->logs, (uid_t)-1, (gid_t)-1);
+    } else if (sig == SIGQUIT) {
+        http_access_log_flush();
+        stop(w, "SIGQUIT", true);
+    } else {
+        stop(w, sig == SIGTERM ? "SIGTERM" : "SIGINT", false);
+    }
+}
+
+static int catch_signals(worker *w)
+{
+    const int sig[NSIGNALS] = {
+        [SIG_TERM] = SIGTERM, [SIG_INT] = SIGINT, [SIG_QUIT] = SIGQUIT, [SIG_USR1] = SIGUSR1};
+    for (int i = 0; i < NSIGNALS; i++) {
         w->signals[i] = evsignal_new(gs_hub_base(), sig[i], on_signal, w);
         if (!w->signals[i] || evsignal_add(w->signals[i], NULL) < 0)
             return -ENOMEM;
@@ -321,30 +504,38 @@ static int serve(worker *w)
 {
     int r = mount_apps(w);
     if (r == 0)
-        r = catch_stop_signals(w);
+        r = catch_signals(w);
     if (r == 0)
         r = srv_inflight_catch_crashes();
     if (r == 0)
         r = start_accepting(w);
+    if (r == 0)
+        r = start_ticking(w);
     if (r < 0) {
         rt_log("cannot start the worker: %s", strerror(-r));
         return 1;
     }
+    set_state(w, SRV_SLOT_READY);
     gs_hub_run();
     return 0;
 }
 
 static void cleanup(worker *w)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < NSIGNALS; i++)
         if (w->signals[i])
             event_free(w->signals[i]);
+    if (w->tick) {
+        event_free(w->tick);
+        rt_hub_internal_events(w->hub, -1);
+    }
     /* Connections left after a forced stop never run again. */
     while (w->conns) {
         conn *c = w->conns;
         w->conns = c->next;
         free(c);
     }
+    free(w->by_fd);
     free(w->acceptors);
     free(w->apps);
     free(w->mounts);
@@ -356,11 +547,13 @@ int srv_worker_run(const srv_worker_args *a)
 {
     worker w = {.a = a};
     w.site.limits = a->settings->limits;
-    w.site.access_log_fd = a->access_log_fd;
+    w.site.access_log_fd = a->logs ? a->logs->access_fd : -1;
     w.site.threads = a->settings->threads;
+    w.hub = rt_hub_get();
     w.wake = gs_sem_new(0);
-    if (!gs_hub_base() || !w.wake) {
+    if (!w.hub || !w.wake || index_fds(&w) < 0) {
         rt_log("cannot start the worker: out of memory");
+        cleanup(&w);
         return 1;
     }
     /* A client that left must cost an -EPIPE, not the process. */
@@ -368,10 +561,11 @@ int srv_worker_run(const srv_worker_args *a)
     int status = init_apps(&w);
     if (status == 0) {
         status = serve(&w);
-        if (status != 0)
-            stop_accepting(&w);
         fini_apps(&w);
     }
+    /* After a failed start or SIGQUIT, some are still open. */
+    for (size_t i = 0; i < a->nlisteners; i++)
+        srv_listen_close(&a->listeners[i], a->unlink_sockets);
     cleanup(&w);
     return status;
 }

@@ -5,7 +5,7 @@
  *
  * Everything it needs is prepared by its caller and handed in: the
  * sockets are bound and the plugins loaded, so the same call serves a
- * one-process server (main) and, later, each worker a master forks.
+ * one-process server (main) and each worker a master forks.
  */
 #ifndef SRV_WORKER_H
 #define SRV_WORKER_H
@@ -15,25 +15,38 @@
 
 #include "config/options.h"
 #include "server/listen.h"
+#include "server/logs.h"
 #include "server/plugin.h"
+#include "server/scoreboard.h"
 
 typedef struct srv_worker_args {
     const cfg_settings *settings;
-    srv_listener *listeners; /* bound, listening; closed by the worker */
+    srv_listener *listeners; /* bound; closed by the worker. Those marked reuse_port
+                                are not listening yet: the worker listens once ready */
     size_t nlisteners;
     srv_plugin *plugins; /* loaded, not yet initialised */
     size_t nplugins;
-    int access_log_fd;   /* -1: none */
-    bool unlink_sockets; /* it created the unix sockets: remove them at stop */
+    const srv_logs *logs; /* access log descriptor; paths for SIGUSR1 */
+    bool unlink_sockets;  /* it created the unix sockets: remove them at stop */
+    srv_slot *slot;       /* under a master: its scoreboard slot (the caller answers the
+                             watchdog: srv_slot_answer_watchdog), else NULL */
+    int notify_fd;        /* under a master: written to once ready, else -1 */
+    int64_t tick_ms;      /* heartbeat period (with a slot) */
 } srv_worker_args;
 
 /* Initialise every app (in mount order), log one "listening on URL" line
- * per socket and serve. On SIGTERM/SIGINT: stop accepting, close idle
- * connections, let requests in progress finish for up to
- * settings->graceful_timeout_ms, cancel what is left, fini the apps.
- * A second signal cuts the wait short. Returns the exit status: 0 after a
- * stop, CFG_EXIT_USAGE when an app's init failed (logged, naming it), 1
- * when the hub could not be set up. */
+ * per socket and serve. Under a master, mark the slot ready and tick its
+ * heartbeat and counters every tick_ms.
+ *
+ * SIGTERM/SIGINT: stop accepting; wake handlers parked in a long-poll
+ * wait (as if their timeout had passed, so they answer and their clients
+ * come back to another worker); close idle connections (a fresh one gets
+ * a moment to send its first request); let requests in progress finish for
+ * up to settings->graceful_timeout_ms; cancel what is left; fini the apps.
+ * A second signal, or SIGQUIT, stops at once. SIGUSR1 reopens the logs.
+ *
+ * Returns the exit status: 0 after a stop, CFG_EXIT_USAGE when an app's
+ * init failed (logged, naming it), 1 when the hub could not be set up. */
 int srv_worker_run(const srv_worker_args *a);
 
 #endif

@@ -1,7 +1,9 @@
 /* The real executable, end to end: ordinary clients (curl, Python's
  * http.client), then raw bytes for every limit and malformed shape, each
  * answered with its status and an error-log line while the server goes on
- * serving; streaming, mounts, graceful stop. */
+ * serving; streaming, mounts, graceful stop. A master and its workers (as
+ * many as CPUs) serve, as by default; where a test counts on one process
+ * it says --workers 1 (one worker) or --workers 0 (no master). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -255,7 +257,8 @@ Test(server, unix_and_ipv6_listeners)
                  out);
     cr_assert_str_eq(out, "Hello, World!");
     cr_assert_eq(ts_sh(out, sizeof(out),
-                       "curl -sS \"$(grep -o 'http://\\[::1\\]:[0-9]*' %s)/hello\"", srv.error_log),
+                       "curl -sS \"$(grep -m1 -o 'http://\\[::1\\]:[0-9]*' %s)/hello\"",
+                       srv.error_log),
                  0, "%s", out);
     cr_assert_str_eq(out, "Hello, World!");
     ts_stop(&srv, 5000);
@@ -435,7 +438,7 @@ Test(server, idle_keepalive_connection_is_closed)
 
 Test(server, past_max_conns_503_with_retry_after)
 {
-    start(OPTS("--max-conns", "2"));
+    start(OPTS("--max-conns", "2", "--workers", "1")); /* the limit is per worker */
     int held[2];
     for (int i = 0; i < 2; i++) { /* a full exchange: the server holds them */
         held[i] = ts_connect(srv.port);
@@ -471,7 +474,7 @@ static int send_slow(long ms)
 
 Test(server, sigterm_lets_a_request_in_progress_finish)
 {
-    start(NULL);
+    start(OPTS("--workers", "1")); /* its "stopping: " says all sockets are closed */
     int fd = send_slow(700);
     /* An idle keep-alive connection does not hold the stop up. */
     int idle = ts_connect(srv.port);
@@ -479,7 +482,7 @@ Test(server, sigterm_lets_a_request_in_progress_finish)
     cr_assert_eq(ts_send(idle, req, strlen(req)), 0);
     cr_assert_gt(ts_recv_response(idle, resp, sizeof(resp), false, 3000), 0);
     ts_signal(&srv, SIGTERM);
-    logged("stopping");
+    logged("stopping: ");
     cr_assert(ts_closed_within(idle, 1000), "idle connection kept open");
     cr_assert_eq(ts_connect(srv.port), -1, "still accepting after SIGTERM");
     cr_assert_gt(ts_recv_response(fd, resp, sizeof(resp), false, 5000), 0);

@@ -1,0 +1,303 @@
+/*
+ * master.c -- the master's loop, its signals, stopping and reloading.
+ * The workers themselves (forking, reaping, replacing) are crew.c's.
+ */
+#include "server/master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/log.h"
+#include "server/crew.h"
+#include "server/daemon.h"
+#include "server/reload.h"
+#include "server/signals.h"
+
+/* The loop's pace when nothing happens: the watchdog, recycling checks
+ * and deadlines are looked at this often. */
+#define TICK_MS 100
+
+/* --reload waits for the files to stay quiet this long: a build writes
+ * a .so in several steps. */
+#define SETTLE_MS 300
+
+/* Past the graceful timeout, how long stopping workers get before
+ * SIGKILL (their own cancellation takes up to a second). */
+#define STOP_MARGIN_MS 5000
+
+typedef struct master {
+    srv_master_args *a;
+    srv_crew crew;
+    int sigfd;
+    srv_watch *watch;
+    int64_t started_ms;
+    int64_t reload_at; /* --reload: when the files have settled; 0 = none */
+    bool reload_queued;
+    int stopping; /* 0, SIGTERM / SIGINT (graceful) or SIGQUIT */
+    int64_t stop_deadline;
+    bool stop_killed;
+} master;
+
+/* ---- reloading ---- */
+
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_binds(const cfg_settings *a, const cfg_settings *b)
+{
+    if (a->nbinds != b->nbinds)
+        return false;
+    for (size_t i = 0; i < a->nbinds; i++)
+        if (strcmp(a->binds[i].text, b->binds[i].text) != 0)
+            return false;
+    return true;
+}
+
+/* What only start-up sets up (sockets, identity, files): warn when a
+ * reload would change it. */
+static void warn_fixed(const cfg_settings *was, const cfg_settings *now)
+{
+    const char *changed[10];
+    size_t n = 0;
+    if (!same_binds(was, now))
+        changed[n++] = "bind";
+    if (!same_text(was->status.text, now->status.text))
+        changed[n++] = "status";
+    if (!same_text(was->user, now->user) || !same_text(was->group, now->group))
+        changed[n++] = "user/group";
+    if (!same_text(was->pidfile, now->pidfile))
+        changed[n++] = "pidfile";
+    if (!same_text(was->error_log, now->error_log) || !same_text(was->access_log, now->access_log))
+        changed[n++] = "error-log/access-log";
+    if (was->reuse_port != now->reuse_port)
+        changed[n++] = "reuse-port";
+    for (size_t i = 0; i < n; i++)
+        rt_log("reload: %s changed: that takes a restart; keeping what start-up set", changed[i]);
+}
+
+static srv_gen *configure_next(master *m)
+{
+    char err[512];
+    int action;
+    srv_crew *c = &m->crew;
+    srv_gen *g =
+        srv_gen_configure(c->last_gen + 1, m->a->argc, m->a->argv, &action, err, sizeof(err));
+    if (g && g->settings.workers == 0) {
+        snprintf(err, sizeof(err), "workers = 0 (no master) takes a restart");
+        srv_gen_free(g);
+        g = NULL;
+    }
+    if (g) {
+        warn_fixed(&c->first->settings, &g->settings);
+        if (srv_gen_load(g, true, err, sizeof(err)) < 0) {
+            srv_gen_free(g);
+            g = NULL;
+        }
+    }
+    if (!g)
+        rt_log("reload: %s; generation %u keeps serving", err, c->gen->id);
+    return g;
+}
+
+static void reload(master *m, const char *why)
+{
+    srv_crew *c = &m->crew;
+    if (m->stopping)
+        return;
+    if (c->next) {
+        rt_log("%s: a reload is in progress; another follows it", why);
+        m->reload_queued = true;
+        return;
+    }
+    rt_log("%s: reloading the config%s and the plugins", why,
+           c->first->settings.config ? " file" : "");
+    srv_gen *g = configure_next(m);
+    if (!g)
+        return;
+    srv_crew_start_generation(c, g);
+    if (m->watch) { /* the files may have changed with the config */
+        srv_watch_free(m->watch);
+        m->watch = srv_watch_new(&g->settings);
+    }
+}
+
+/* ---- stopping ---- */
+
+static void begin_stop(master *m, int sig)
+{
+    int64_t now = srv_clock_ms();
+    m->crew.stopping = true;
+    if (sig == SIGQUIT || m->stopping) {
+        rt_log("%s: stopping now", srv_signal_name(sig));
+        m->stopping = SIGQUIT;
+        srv_crew_signal_all(&m->crew, sig == SIGQUIT ? SIGQUIT : sig);
+        if (m->stop_deadline > now + 2000 || !m->stop_deadline)
+            m->stop_deadline = now + 2000;
+        return;
+    }
+    m->stopping = sig;
+    rt_log("%s: stopping gracefully (%u worker(s))", srv_signal_name(sig), srv_crew_size(&m->crew));
+    /* Once every worker has closed its copy too, connecting fails at once
+     * instead of waiting in a backlog nobody accepts from. */
+    for (size_t i = 0; i < m->a->nlisteners; i++)
+        srv_listen_close(&m->a->listeners[i], false);
+    srv_crew_signal_all(&m->crew, SIGTERM);
+    m->stop_deadline = now + m->crew.gen->settings.graceful_timeout_ms + STOP_MARGIN_MS;
+}
+
+static bool tend_stop(master *m, int64_t now)
+{
+    if (srv_crew_size(&m->crew) == 0)
+        return true;
+    if (now >= m->stop_deadline && !m->stop_killed) {
+        rt_log("stopping: %u worker(s) still running: killing them", srv_crew_size(&m->crew));
+        srv_crew_signal_all(&m->crew, SIGKILL);
+        m->stop_killed = true;
+    }
+    return false;
+}
+
+/* ---- signals ---- */
+
+static void on_signal(master *m, int sig)
+{
+    srv_crew *c = &m->crew;
+    switch (sig) {
+    case SIGCHLD:
+        break; /* reaped after the signals */
+    case SIGHUP:
+        reload(m, "SIGHUP");
+        break;
+    case SIGTTIN:
+    case SIGTTOU:
+        srv_crew_resize(c, sig == SIGTTIN ? 1 : -1);
+        break;
+    case SIGUSR1:
+        rt_log("SIGUSR1: reopening the logs");
+        srv_logs_reopen(m->a->logs, m->a->id.uid, m->a->id.gid);
+        srv_crew_signal_all(c, SIGUSR1);
+        break;
+    default: /* TERM, INT, QUIT */
+        begin_stop(m, sig);
+    }
+}
+
+/* ---- the loop ---- */
+
+enum { MAX_POLL = 32 };
+
+static size_t gather(master *m, struct pollfd *p, size_t *nstatus)
+{
+    size_t n = 0;
+    p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = m->crew.wake_rd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = m->watch ? srv_watch_fd(m->watch) : -1, .events = POLLIN};
+    *nstatus = m->a->status ? srv_status_poll(m->a->status, p + n, MAX_POLL - n) : 0;
+    return n + *nstatus;
+}
+
+static void serve_status(master *m, const struct pollfd *p, size_t n)
+{
+    srv_status_info info = {.pid = getpid(),
+                            .generation = m->crew.gen->id,
+                            .workers = m->crew.target,
+                            .started_ms = m->started_ms,
+                            .slots = m->crew.slots};
+    srv_status_serve(m->a->status, p, n, &info);
+}
+
+static void turn(master *m)
+{
+    struct pollfd p[MAX_POLL];
+    size_t nstatus, n = gather(m, p, &nstatus);
+    if (poll(p, n, TICK_MS) < 0 && errno != EINTR)
+        rt_log("poll: %s", strerror(errno));
+    int sig;
+    while ((sig = srv_signals_next(m->sigfd)) > 0)
+        on_signal(m, sig);
+    srv_crew_drain_wakes(&m->crew);
+    if (p[2].revents && srv_watch_changed(m->watch))
+        m->reload_at = srv_clock_ms() + SETTLE_MS;
+    if (nstatus)
+        serve_status(m, p + 3, nstatus);
+}
+
+/* One pass over everything with a deadline. True once stopped. */
+static bool tend(master *m)
+{
+    int64_t now = srv_clock_ms();
+    srv_crew *c = &m->crew;
+    srv_crew_reap(c);
+    if (c->failed && !m->stopping) { /* the first workers could not start */
+        srv_daemon_ready(m->a->ready_fd, c->failed);
+        m->a->ready_fd = -1;
+        begin_stop(m, SIGTERM);
+    }
+    if (m->stopping)
+        return tend_stop(m, now);
+    srv_crew_tend(c, now);
+    if (c->serving && m->a->ready_fd >= 0) {
+        srv_daemon_ready(m->a->ready_fd, 0);
+        m->a->ready_fd = -1;
+    }
+    if (c->reload_done && m->reload_queued) {
+        m->reload_queued = false;
+        reload(m, "queued reload");
+    }
+    c->reload_done = false;
+    if (m->reload_at && now >= m->reload_at) {
+        m->reload_at = 0;
+        reload(m, "--reload");
+    }
+    return false;
+}
+
+static int open_master(master *m, srv_master_args *a)
+{
+    *m = (master){.a = a, .sigfd = -1, .started_ms = srv_clock_ms()};
+    srandom((unsigned)(time(NULL) ^ getpid()));
+    m->sigfd = srv_signals_open();
+    if (m->sigfd < 0 || srv_crew_init(&m->crew, a) < 0)
+        return -1;
+    if (a->gen->settings.reload && !(m->watch = srv_watch_new(&a->gen->settings)))
+        rt_log("--reload: cannot watch the files: %s", strerror(errno));
+    return 0;
+}
+
+static void close_master(master *m)
+{
+    srv_crew_free(&m->crew);
+    srv_watch_free(m->watch);
+    srv_status_close(m->a->status);
+    m->a->status = NULL;
+    if (m->sigfd >= 0)
+        close(m->sigfd);
+    for (size_t i = 0; i < m->a->nlisteners; i++)
+        srv_listen_close(&m->a->listeners[i], true);
+}
+
+int srv_master_run(srv_master_args *a)
+{
+    master m;
+    if (open_master(&m, a) < 0) {
+        rt_log("cannot start the master: %s", strerror(errno));
+        close_master(&m);
+        return 1;
+    }
+    rt_log("master started: %u worker(s)%s%s", m.crew.target, a->status ? ", status on " : "",
+           a->status ? srv_status_url(a->status) : "");
+    do
+        turn(&m);
+    while (!tend(&m));
+    int status = m.crew.failed;
+    rt_log("master stopped");
+    close_master(&m);
+    return status;
+}
