@@ -18,7 +18,7 @@
 typedef struct rt_fd {
     struct event ev;
     int fd;
-    unsigned ready;          /* edges recorded and not consumed by a wait */
+    unsigned ready; /* edges recorded and not consumed by a wait */
     rt_waitq readers, writers, both;
     void (*notify)(int fd, int events, void *arg);
     void *notify_arg;

@@ -51,11 +51,10 @@ typedef struct rt_pool {
     unsigned max;
 } rt_pool;
 
-#define POOL_INIT(n) {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .max = (n)}
-
 /* Process-wide by nature: each pool is shared by every hub. */
-static rt_pool offload_pool = POOL_INIT(POOL_DEFAULT_THREADS);
-static rt_pool handler_pool = POOL_INIT(1);
+static rt_pool offload_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                               .max = POOL_DEFAULT_THREADS};
+static rt_pool handler_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .max = 1};
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static __thread rt_home *tls_home;
