@@ -219,6 +219,10 @@ static int dispatch(gs_request *r, void *state)
     }
     if (strcmp(p, "/tid") == 0)
         return respond_num(r, gettid());
+    if (strcmp(p, "/offload") == 0) {
+        void *tid = NULL;
+        return gs_offload(tid_of_caller, NULL, &tid) == 0 ? respond_num(r, (intptr_t)tid) : -1;
+    }
     return respond(r, p);
 }
 
@@ -334,6 +338,25 @@ Test(threads, the_hub_answers_while_threads_block, .timeout = 10)
     hs_stop(&s);
 }
 
+Test(threads, blocked_handler_threads_leave_gs_offload_free, .timeout = 10)
+{
+    hs s;
+    start(&s, 1, NULL);
+    gs_offload_threads(1);
+    hc *slow = hc_open(&s);
+    hc_send(slow, "GET /block?600 HTTP/1.1\r\nHost: x\r\n\r\n");
+    gs_sleep(50);
+    hc *c = hc_open(&s);
+    int64_t t0 = gs_now_ms();
+    long tid = atol(hs_body(get(c, "/green/offload")));
+    cr_assert_lt(gs_now_ms() - t0, 300, "gs_offload waited for the handler pool");
+    cr_assert(tid != 0 && tid != gettid());
+    cr_assert_eq(hs_status(hc_recv(slow, false)), 200);
+    hc_close(c);
+    hc_close(slow);
+    hs_stop(&s);
+}
+
 /* ---- the runtime on a handler thread ---- */
 
 Test(threads, sleep_event_queue_and_offload_work_on_a_thread, .timeout = 10)
@@ -397,6 +420,24 @@ Test(threads, a_body_arriving_slowly_is_read_on_the_thread, .timeout = 10)
     cr_assert_eq(memcmp(hs_body(resp), body, sizeof(body)), 0);
     cr_assert_str_eq(hs_body(get(c, "/after")), "/after");
     hc_close(c);
+    hs_stop(&s);
+}
+
+/* Connection after connection on one thread, each waiting there for its
+ * body: the thread's hub must not keep a stale entry for a reused fd. */
+Test(threads, one_thread_waits_on_connection_after_connection, .timeout = 10)
+{
+    hs s;
+    start(&s, 1, NULL);
+    for (int i = 0; i < 4; i++) {
+        hc *c = hc_open(&s);
+        hc_send(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc");
+        gs_sleep(20);
+        hc_send(c, "def");
+        cr_assert_str_eq(hs_body(hc_recv(c, false)), "abcdef");
+        hc_close(c);
+        cr_assert(hs_wait_done(&s, (unsigned)i + 1, 1000));
+    }
     hs_stop(&s);
 }
 
