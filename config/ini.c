@@ -28,11 +28,12 @@ typedef struct reading {
     cfg_settings *s;
     const char *path;
     FILE *f;
-    unsigned line;     /* of the text the handler is given */
-    char section[128]; /* the current section, "" before any */
-    bool in_app;       /* an [app:NAME] section is being gathered */
-    unsigned app_line; /* where its first key was */
-    cfg_mount app;     /* its keys, strings owned here */
+    unsigned line;         /* of the text the handler is given */
+    unsigned section_line; /* of the last [section] header read */
+    char section[128];     /* the current section, "" before any */
+    bool in_app;           /* an [app:NAME] section is being gathered */
+    unsigned app_line;     /* where its first key was */
+    cfg_mount app;         /* its keys, strings owned here */
     char *err;
     size_t errlen;
     int rc;
@@ -55,6 +56,8 @@ static char *read_line(char *str, int num, void *stream)
     if (!got)
         return NULL;
     rd->line++;
+    if (got[strspn(got, " \t")] == '[')
+        rd->section_line = rd->line;
     size_t len = strlen(got);
     if ((int)len == num - 1 && got[len - 1] != '\n' && !feof(rd->f)) {
         char why[64];
@@ -90,7 +93,7 @@ static int enter_section(reading *rd, const char *section)
     snprintf(rd->section, sizeof(rd->section), "%s", section);
     if (strncmp(section, "app:", 4) == 0 && section[4]) {
         rd->in_app = true;
-        rd->app_line = rd->line;
+        rd->app_line = rd->section_line;
         rd->app.name = strdup(section + 4);
         rd->app.from_file = true;
         return 1;
@@ -98,7 +101,7 @@ static int enter_section(reading *rd, const char *section)
     if (section[0] && strcmp(section, "greenserve") != 0) {
         char why[200];
         snprintf(why, sizeof(why), "unknown section [%.150s]: expected [app:NAME]", section);
-        return fail(rd, rd->line, why);
+        return fail(rd, rd->section_line, why);
     }
     return 1;
 }

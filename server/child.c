@@ -38,11 +38,31 @@ static srv_listener *own_listeners(const srv_child_args *a)
     return ls;
 }
 
-/* PR_SET_PDEATHSIG is cleared by a change of user: set it after. The
- * master may have died before it was set: check. */
-static int follow_master(pid_t master)
+/* Seconds a worker whose master died gets to stop gracefully. */
+static unsigned orphan_grace_s;
+
+/* The master died (PR_SET_PDEATHSIG): stop gracefully, as on SIGTERM,
+ * and for good past the graceful timeout, when SIGALRM's default action
+ * ends the process even if its hub is stuck in a handler and never runs
+ * the stop. */
+static void on_master_gone(int sig)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+    (void)sig;
+    alarm(orphan_grace_s);
+    kill(getpid(), SIGTERM);
+}
+
+/* PR_SET_PDEATHSIG is cleared by a change of user: set it after. The
+ * master may have died before it was set: check. SIGHUP means nothing
+ * else to a worker. */
+static int follow_master(pid_t master, int64_t grace_ms)
+{
+    orphan_grace_s = (unsigned)(grace_ms / 1000) + 5;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_master_gone;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGHUP, &sa, NULL) < 0 || prctl(PR_SET_PDEATHSIG, SIGHUP) < 0)
         return -errno;
     return getppid() == master ? 0 : -ESRCH;
 }
@@ -91,7 +111,7 @@ static int prepare(const srv_child_args *a, srv_listener **ls)
         rt_log("%s", err);
         return CFG_EXIT_USAGE;
     }
-    if (follow_master(a->master) < 0) {
+    if (follow_master(a->master, a->gen->settings.graceful_timeout_ms) < 0) {
         rt_log("the master has gone: not starting");
         return 1;
     }

@@ -33,7 +33,8 @@ struct srv_child {
     bool killed;           /* sent SIGKILL */
 };
 
-/* A worker that dies this soon after getting ready died at start-up. */
+/* A worker that dies this soon after getting ready, before it took a
+ * single connection, died of its start-up too. */
 #define STARTUP_MS 1000
 
 /* Backoff between starts while workers keep dying at start-up. */
@@ -332,7 +333,8 @@ static void ended(srv_crew *c, srv_child *ch, int st)
     int64_t now = srv_clock_ms();
     char how[96];
     describe(st, how, sizeof(how));
-    bool at_startup = !ch->ready_ms || now - ch->ready_ms < STARTUP_MS;
+    bool at_startup =
+        !ch->ready_ms || (now - ch->ready_ms < STARTUP_MS && atomic_load(&ch->slot->accepted) == 0);
     bool expected = ch->retiring || c->stopping;
     if (expected && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         rt_log("worker %d (generation %u) stopped", (int)ch->pid, ch->gen);
@@ -459,6 +461,12 @@ static void recycle(srv_crew *c, srv_child *ch, int64_t now, bool rss_due)
         snprintf(detail, sizeof(detail), "%.0f s old", (double)(now - ch->spawned_ms) / 1000);
         doom(ch, "max-age", detail);
     }
+}
+
+void srv_crew_watch(srv_crew *c, int64_t now)
+{
+    for (srv_child *ch = c->children; ch; ch = ch->next)
+        watchdog(ch, now);
 }
 
 void srv_crew_tend(srv_crew *c, int64_t now)

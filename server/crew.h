@@ -61,6 +61,10 @@ void srv_crew_reap(srv_crew *c);
  * recycling, retirements past their time, spawning. */
 void srv_crew_tend(srv_crew *c, int64_t now);
 
+/* Only the watchdog, for a master that stops: a stuck worker would hold
+ * the stop up until its deadline. */
+void srv_crew_watch(srv_crew *c, int64_t now);
+
 /* Make g (loaded) the next generation: its workers start at the next
  * srv_crew_tend. */
 void srv_crew_start_generation(srv_crew *c, srv_gen *g);

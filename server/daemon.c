@@ -29,7 +29,7 @@ static void to_null(int fd)
     }
 }
 
-int srv_daemonize(bool keep_stdout, bool keep_stderr)
+int srv_daemonize(void)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -47,11 +47,8 @@ int srv_daemonize(bool keep_stdout, bool keep_stderr)
     }
     close(p[0]);
     setsid();
-    to_null(0);
-    if (!keep_stdout)
-        to_null(1);
-    if (!keep_stderr)
-        to_null(2);
+    for (int fd = 0; fd < 3; fd++)
+        to_null(fd);
     return p[1];
 }
 

@@ -10,11 +10,11 @@
 
 #include <stdbool.h>
 
-/* Detach: fork, new session, stdin/stdout/stderr on /dev/null (those the
- * logs use stay). Returns, in the daemon, a descriptor for
+/* Detach: fork, new session, stdin, stdout and stderr on /dev/null (the
+ * logs should be files). Returns, in the daemon, a descriptor for
  * srv_daemon_ready; the original process waits on it and exits with what
  * it is sent (1 when the daemon dies first). -errno if the fork failed. */
-int srv_daemonize(bool keep_stdout, bool keep_stderr);
+int srv_daemonize(void);
 
 /* Tell the waiting process how start-up went (0, or the exit status) and
  * let it go. Harmless with fd < 0. */

@@ -113,8 +113,7 @@ static int detach(startup *st)
     if (s->daemon) {
         if (!s->error_log)
             fprintf(stderr, "greenserve: --daemon without --error-log: the error log is lost\n");
-        st->ready_fd =
-            srv_daemonize(s->access_log && strcmp(s->access_log, "-") == 0, s->error_log != NULL);
+        st->ready_fd = srv_daemonize();
         if (st->ready_fd < 0)
             return refuse(st, "--daemon: fork failed");
     }

@@ -156,6 +156,7 @@ static bool tend_stop(master *m, int64_t now)
 {
     if (srv_crew_size(&m->crew) == 0)
         return true;
+    srv_crew_watch(&m->crew, now);
     if (now >= m->stop_deadline && !m->stop_killed) {
         rt_log("stopping: %u worker(s) still running: killing them", srv_crew_size(&m->crew));
         srv_crew_signal_all(&m->crew, SIGKILL);

@@ -36,6 +36,7 @@ typedef struct srv_slot {
     /* The worker's, updated at every tick of its hub. */
     _Atomic int64_t heartbeat_ms; /* srv_clock_ms() of the last tick */
     _Atomic uint64_t requests;
+    _Atomic uint64_t accepted; /* connections, counted as they come */
     _Atomic unsigned active_conns;
     _Atomic unsigned green_threads; /* connections' and acceptors' */
     _Atomic unsigned waiting;       /* handlers parked in a long-poll wait */

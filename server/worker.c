@@ -120,10 +120,14 @@ static int guarded_handle(gs_request *r, void *state)
         atomic_fetch_add(&c->served, 1);
         atomic_store(&c->busy, false);
     }
-    /* Its connection may be idle now. Handlers on OS threads (--threads)
-     * cannot touch the hub's semaphore: the stopper polls for those. */
-    if (w->stopping && rt_hub_peek() == w->hub)
-        gs_sem_release(w->wake);
+    /* Handlers on OS threads (--threads) must not touch the hub's state:
+     * the tick and the stopper's polling cover those. */
+    if (rt_hub_peek() != w->hub)
+        return rc;
+    if (w->a->slot) /* for --max-requests, sooner than the next tick */
+        atomic_store_explicit(&w->a->slot->requests, w->site.requests, memory_order_relaxed);
+    if (w->stopping)
+        gs_sem_release(w->wake); /* its connection may be idle now */
     return rc;
 }
 
@@ -249,6 +253,8 @@ static void accept_failed(acceptor *ac, int err)
 static void take(worker *w, acceptor *ac, int fd, const struct sockaddr_storage *peer,
                  socklen_t len)
 {
+    if (w->a->slot) /* a worker that took a client did not die of its start-up */
+        atomic_fetch_add_explicit(&w->a->slot->accepted, 1, memory_order_relaxed);
     if (w->nconns >= w->site.limits.max_conns) {
         http_refuse_busy(&w->site, fd);
     } else if (conn_start(w, fd, peer, len) < 0) {
@@ -433,6 +439,9 @@ static void *stopper(void *arg)
     int64_t grace = w->a->settings->graceful_timeout_ms;
     stop_accepting(w);
     set_state(w, SRV_SLOT_STOPPING);
+    /* Interruptible waits (channels) end with -ESHUTDOWN from now on, and
+     * gs_draining() says so; http_wait's are woken in wait_for_conns. */
+    rt_hub_drain();
     rt_log("stopping: %u connection(s) open, %zu request(s) in progress; waiting up to %lld ms",
            w->nconns, srv_inflight_count(), (long long)grace);
     wait_for_conns(w, gs_now_ms() + grace);

@@ -38,9 +38,11 @@ typedef struct srv_worker_args {
  * per socket and serve. Under a master, mark the slot ready and tick its
  * heartbeat and counters every tick_ms.
  *
- * SIGTERM/SIGINT: stop accepting; wake handlers parked in a long-poll
- * wait (as if their timeout had passed, so they answer and their clients
- * come back to another worker); close idle connections (a fresh one gets
+ * SIGTERM/SIGINT: stop accepting; drain the hub (rt_hub_drain: channel
+ * waits end with -ESHUTDOWN, gs_draining() turns true) and wake handlers
+ * parked in gs_wait_disconnect/http_wait (as if their timeout had passed),
+ * so that they answer and their clients come back to a worker still
+ * accepting; close idle connections (a fresh one gets
  * a moment to send its first request); let requests in progress finish for
  * up to settings->graceful_timeout_ms; cancel what is left; fini the apps.
  * A second signal, or SIGQUIT, stops at once. SIGUSR1 reopens the logs.

@@ -150,10 +150,10 @@ Test(ini, syntax_error_names_the_line)
 Test(ini, app_sections_are_checked)
 {
     refused_at("[app:x]\nmount = /x\nfrob = 1\n", 3, "unknown key frob in [app:x]");
-    refused_at("[app:x]\nmount = /x\n\n[app:y]\nmount = /y\npath = y.so\n", 2,
+    refused_at("[app:x]\nmount = /x\n\n[app:y]\nmount = /y\npath = y.so\n", 1,
                "app x: needs mount = /PREFIX and path = FILE.so");
     refused_at("[app:x]\nmount = /x\npath = x.so\nflags = fast\n", 4, "unknown flag \"fast\"");
-    refused_at("[server]\nworkers = 2\n", 2, "unknown section [server]");
+    refused_at("[server]\nworkers = 2\n", 1, "unknown section [server]");
 }
 
 Test(ini, command_line_only_options_are_refused_in_a_file)

@@ -15,22 +15,6 @@
 #include "greenserve.h"
 #include "runtime/offload.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <criterion/hooks.h>
-#include <sanitizer/lsan_interface.h>
-
-/* Criterion's runner (the parent process, never a test process) sometimes
- * loses a 48-byte timeout record when tests with .timeout overlap under
- * --jobs 2, and LeakSanitizer then fails the whole binary. Report hooks
- * run in the runner only: what it allocates from here on is not
- * leak-checked, while test processes still are. */
-ReportHook(PRE_ALL)(struct criterion_test_set *set)
-{
-    (void)set;
-    __lsan_disable();
-}
-#endif
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};

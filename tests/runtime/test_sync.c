@@ -10,27 +10,6 @@
 
 #include "greenserve.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-/* Criterion's runner (the parent, never a test process) loses one 48-byte
- * timeout record when a test with .timeout ends while an earlier one of
- * its suite still runs under --jobs 2; LeakSanitizer would then fail the
- * binary. Only stacks through criterion_run_all_tests are ignored, a frame
- * test processes never have, so their leaks are still reported. The fast
- * unwinder stops inside libcriterion (no frame pointers) before reaching
- * that frame, hence the full unwind on malloc. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:criterion_run_all_tests\n";
-}
-
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "fast_unwind_on_malloc=0";
-}
-#endif
-
 static char order[256];
 
 static void note(const char *s)

@@ -109,12 +109,13 @@ size_t ts_file_size(const char *path)
     return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
 }
 
-/* Whether needle is in file past its first `from` bytes. */
-static bool file_has(const char *file, size_t from, const char *needle)
+size_t ts_log_count(const char *file, size_t from, const char *needle)
 {
-    static char buf[1 << 20];
-    size_t n = ts_read_file(file, buf, sizeof(buf));
-    return n >= from && strstr(buf + from, needle);
+    static char buf[1 << 20]; /* the test's own thread only */
+    size_t n = ts_read_file(file, buf, sizeof(buf)), count = 0;
+    for (const char *p = n >= from ? buf + from : ""; (p = strstr(p, needle)); p += strlen(needle))
+        count++;
+    return count;
 }
 
 bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout_ms)
@@ -125,12 +126,18 @@ bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout
 bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *needle,
                       int timeout_ms)
 {
+    return ts_log_wait_count(s, file, from, needle, 1, timeout_ms);
+}
+
+bool ts_log_wait_count(ts_server *s, const char *file, size_t from, const char *needle, size_t n,
+                       int timeout_ms)
+{
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     inotify_add_watch(in, file, IN_MODIFY);
     int64_t deadline = ts_now_ms() + timeout_ms;
     bool found = false;
     for (;;) {
-        if ((found = file_has(file, from, needle)) || exited(s) || ts_now_ms() >= deadline)
+        if ((found = ts_log_count(file, from, needle) >= n) || exited(s) || ts_now_ms() >= deadline)
             break;
         struct pollfd p[2] = {{.fd = in, .events = POLLIN}, {.fd = s->pidfd, .events = POLLIN}};
         poll(p, s->pidfd >= 0 ? 2 : 1, (int)(deadline - ts_now_ms()));
@@ -139,7 +146,7 @@ bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *n
             ;
     }
     if (!found) /* a last look: it may have written just before exiting */
-        found = file_has(file, from, needle);
+        found = ts_log_count(file, from, needle) >= n;
     close(in);
     return found;
 }

@@ -55,6 +55,14 @@ bool ts_log_wait(ts_server *s, const char *file, const char *needle, int timeout
 bool ts_log_wait_from(ts_server *s, const char *file, size_t from, const char *needle,
                       int timeout_ms);
 
+/* How many times needle is in file (past its first `from` bytes). */
+size_t ts_log_count(const char *file, size_t from, const char *needle);
+
+/* Wait until needle is in file at least n times past `from` (watching it
+ * with inotify, giving up early if the server exits first). */
+bool ts_log_wait_count(ts_server *s, const char *file, size_t from, const char *needle, size_t n,
+                       int timeout_ms);
+
 /* The size of a file now (0 if absent). */
 size_t ts_file_size(const char *path);
 
