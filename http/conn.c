@@ -588,8 +588,14 @@ static void on_edge(int fd, int events, void *arg)
             return;
     }
     c->hup = true;
-    if (c->hup_waiter)
-        rt_wake(c->hup_waiter, -EPIPE);
+    if (c->on_thread) {
+        if (c->hup_waiter) /* on the handler thread's hub, like this callback */
+            rt_wake(c->hup_waiter, -EPIPE);
+        return;
+    }
+    /* Ends the handler's interruptible wait (a channel, http_wait) with
+     * -EPIPE, or the next one it starts: the error is sticky. */
+    rt_interrupt(c->thread, -EPIPE);
 }
 
 void http_conn_notify(http_conn *c, bool on)
@@ -643,6 +649,7 @@ static void conn_init(http_conn *c, http_site *site, int fd, const struct sockad
     c->lim = &site->limits;
     c->fd = fd;
     c->fresh = true;
+    c->thread = gs_self();
     c->req.c = c;
     format_addr(peerlen ? peer : NULL, c->peer, sizeof(c->peer), c->peer_port,
                 sizeof(c->peer_port));

@@ -43,7 +43,8 @@ struct http_conn {
     bool in_handler;
     bool on_thread;          /* lent to a handler thread (thread.c) */
     bool watched;            /* on_thread, and the fd is in that thread's hub */
-    gs_thread *hup_waiter;   /* parked in http_wait: woken with -EPIPE */
+    gs_thread *thread;       /* the connection's green thread */
+    gs_thread *hup_waiter;   /* parked in http_wait on a handler thread */
     struct event late_flush; /* see arm_late_flush in conn.c */
     bool late_armed;
     llhttp_t parser;

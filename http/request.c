@@ -311,11 +311,14 @@ int http_wait(gs_request *r, rt_waitq *q, int64_t timeout_ms)
     http_conn_park_light(c);
     http_conn_watch(c); /* on a handler thread: its hub sees the close */
     rt_hub *h = rt_hub_get();
-    c->hup_waiter = gs_self();
+    if (c->on_thread)
+        c->hup_waiter = gs_self();
     /* The wake comes from the fd's notify callback, an event the hub does
-     * not count as ours: say a wait is pending. */
+     * not count as ours: say a wait is pending. On the connection's own
+     * thread the callback interrupts the wait (rt_interrupt), as a drain
+     * does with -ESHUTDOWN. */
     rt_hub_pending(h, 1);
-    int ret = rt_wait(q, timeout_ms);
+    int ret = c->on_thread ? rt_wait(q, timeout_ms) : rt_wait_interruptible(q, timeout_ms);
     rt_hub_pending(h, -1);
     c->hup_waiter = NULL;
     return ret;

@@ -60,6 +60,14 @@ static int poll_handle(gs_request *r, void *state)
         }
         return 0;
     }
+    if (strcmp(path, "/chan") == 0) {
+        gs_defer(r, cleanup, NULL);
+        gs_event_send(waiting, NULL);
+        gs_chan_batch b;
+        wait_result = gs_chan_wait("test:disconnect", GS_CHAN_NEW, 5000, &b);
+        gs_chan_release(&b);
+        return 0;
+    }
     if (strcmp(path, "/wait") == 0) {
         gs_event_wait(go, NULL, HS_TIMEOUT);
         return respond(r, "waited");
@@ -198,4 +206,22 @@ Test(disconnect, alloc_and_defer_end_with_the_request, .timeout = 10)
     cr_assert_str_eq(order, "3;2;1;3;2;1;");
     hc_close(c);
     hs_stop(&s);
+}
+
+/* A long-poll parked on a channel is not left until its timeout: the
+ * client's close ends the wait with -EPIPE. */
+Test(disconnect, channel_wait_ends_with_epipe_when_the_client_closes, .timeout = 10)
+{
+    hs s;
+    setup(&s);
+    hc *c = hc_open(&s);
+    hc_send(c, "GET /chan HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert_eq(gs_event_wait(waiting, NULL, HS_TIMEOUT), 0);
+    gs_sleep(20); /* let the handler park in gs_chan_wait */
+    int64_t t0 = gs_now_ms();
+    hc_close(c);
+    cr_assert_eq(gs_event_wait(ended, NULL, HS_TIMEOUT), 0, "the handler did not end");
+    cr_assert_eq(wait_result, -EPIPE);
+    cr_assert_lt(gs_now_ms() - t0, 1000);
+    teardown(&s);
 }
