@@ -523,8 +523,9 @@ int gs_defer(gs_request *r, void (*fn)(void *arg), void *arg);
  * switches. Long-poll waits also end with -EPIPE when it happens. */
 bool gs_disconnected(gs_request *r);
 
-/* Park until the client disconnects, the timeout passes, or the thread is
- * killed: -EPIPE, -ETIMEDOUT, -ECANCELED. Switches. */
+/* Park until the client disconnects, the timeout passes, the thread is
+ * killed or the worker starts draining: -EPIPE, -ETIMEDOUT, -ECANCELED,
+ * -ESHUTDOWN. Switches. */
 int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
 
 #ifdef __cplusplus
