@@ -106,4 +106,4 @@ static int handle(gs_request *r, void *state)
     return n < 0 ? (int)n : 0;
 }
 
-GS_APP(.name = "echo", .init = init, .handle = handle, .fini = fini);
+GS_APP(.name = "echo", .flags = GS_APP_GREEN, .init = init, .handle = handle, .fini = fini);

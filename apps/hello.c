@@ -24,4 +24,4 @@ static int handle(gs_request *r, void *state)
 }
 
 /* The one symbol a plugin exports; GS_APP fills in the ABI version. */
-GS_APP(.name = "hello", .handle = handle);
+GS_APP(.name = "hello", .flags = GS_APP_GREEN, .handle = handle);
