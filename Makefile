@@ -82,7 +82,16 @@ $(BIN): $(BUILD)/obj/server/main.o $(LIB)
 
 $(BUILD)/apps/%.so: apps/%.c include/greenserve.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -g -O2 $(WARN) -fPIC -shared -Iinclude $< -o $@
+	$(CC) -std=gnu11 -g -O2 $(WARN) -fPIC -shared -Iinclude $(APP_INC) $< -o $@
+
+# apps/chat.so embeds its page: apps/chat.html as a C array in a header
+# made here (od and sed), so the .so works wherever it is installed.
+$(BUILD)/apps/chat.so: APP_INC := -I$(BUILD)/gen
+$(BUILD)/apps/chat.so: $(BUILD)/gen/chat_html.h
+$(BUILD)/gen/chat_html.h: apps/chat.html
+	@mkdir -p $(dir $@)
+	{ echo 'static const char chat_html[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0};'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/greenserve.h
 	@mkdir -p $(dir $@)
