@@ -111,6 +111,17 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 test: all $(TEST_BIN) $(TEST_PLUGINS)
 	@GS_BUILD=$(BUILD) tests/run-tests $(TEST_BIN)
 
+# The chat page in a browser: headless Chromium (a Debian package, kept
+# out of DEPS) driven by playwright-core (npm, into tests/e2e/node_modules).
+E2E_DEPS := chromium
+
+.PHONY: test-e2e
+test-e2e: all
+	@$(MAKE) --no-print-directory deps DEPS="$(E2E_DEPS)"
+	@command -v npm >/dev/null || { echo "test-e2e: needs node and npm"; exit 1; }
+	cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; }
+	GS_BUILD=$(BUILD) node tests/e2e/chat.test.mjs
+
 valgrind: all $(TEST_BIN) $(TEST_PLUGINS)
 	@GS_BUILD=$(BUILD) GS_VALGRIND=1 tests/run-tests $(filter $(BUILD)/tests/runtime/%,$(TEST_BIN))
 
