@@ -33,8 +33,9 @@
  *   max_message=65536  bigger sends are refused with 413
  *   max_timeout=60000  cap of ?timeout
  *   retry=1000         reconnect delay told to EventSource (retry:)
- *   history=N          messages a room keeps (gs_chan_limits; the
- *                      runtime's default is 1024)
+ *   history=N          messages a room keeps (gs_chan_limits, which
+ *                      bounds every channel of the worker; the runtime's
+ *                      default is 1024)
  *
  * A message is stored once by the channel and every waiter gets a
  * reference to it; a stream copies it only into its socket write. A
@@ -521,36 +522,44 @@ static void room_check(chat *c, room *m)
     }
 }
 
-static void room_saw(room *m, uint64_t id, size_t len)
+/* Count a message the room has not seen yet; whether it had not. */
+static bool room_saw(room *m, uint64_t id, size_t len)
 {
     if (id <= m->newest)
-        return;
+        return false;
     m->newest = id;
     m->total += len;
+    return true;
 }
 
-/* Account for what a stream's wait brought; check once per new message. */
+/* Account for what a stream's wait brought. Whoever sees a message first
+ * (this, or the send that published it) checks the room's writers. */
 static void room_advance(chat *c, room *m, const gs_chan_batch *b)
 {
-    uint64_t before = m->newest;
+    bool news = false;
     for (size_t i = 0; i < b->count; i++)
-        room_saw(m, b->msgs[i]->id, b->msgs[i]->len);
-    if (m->newest != before)
+        news |= room_saw(m, b->msgs[i]->id, b->msgs[i]->len);
+    if (news)
         room_check(c, m);
 }
 
 /* ---- POST /send ---- */
 
-/* The body into a buffer of max + 1 bytes. Its length, -EMSGSIZE past
- * max, or gs_read's error (the server answers it: 408, 413...). */
-static ssize_t read_body(gs_request *r, char *buf, size_t max)
+/* The body, in request memory (*body). Its length, -EMSGSIZE past max
+ * bytes, -ENOMEM, or gs_read's error (the server answers it: 408...). */
+static ssize_t read_body(gs_request *r, size_t max, char **body)
 {
     const char *cl = gs_env(r, "CONTENT_LENGTH");
-    if (cl && strtoull(cl, NULL, 10) > max)
-        return -EMSGSIZE; /* say so before it is all sent */
+    unsigned long long want = cl ? strtoull(cl, NULL, 10) : max;
+    if (want > max)
+        return -EMSGSIZE; /* said before it is all sent */
+    /* One byte more than it may hold: a chunked body past max shows. */
+    char *buf = *body = gs_alloc(r, want + 1);
+    if (!buf)
+        return -ENOMEM;
     size_t got = 0;
     for (;;) {
-        ssize_t n = gs_read(r, buf + got, max + 1 - got);
+        ssize_t n = gs_read(r, buf + got, want + 1 - got);
         if (n <= 0)
             return n < 0 ? n : (ssize_t)got;
         if ((got += (size_t)n) > max)
@@ -563,10 +572,8 @@ static int send_message(gs_request *r, chat *c)
     char chan[sizeof(CHAN_PREFIX) + MAX_ROOM];
     if (!room_param(r, chan))
         return 0;
-    char *body = gs_alloc(r, c->cfg.max_message + 1);
-    if (!body)
-        return -ENOMEM;
-    ssize_t n = read_body(r, body, c->cfg.max_message);
+    char *body;
+    ssize_t n = read_body(r, c->cfg.max_message, &body);
     if (n == -EMSGSIZE) {
         char why[64];
         snprintf(why, sizeof(why), "a message is at most %zu bytes\n", c->cfg.max_message);
@@ -578,10 +585,8 @@ static int send_message(gs_request *r, chat *c)
     if (id < 0)
         return id == -ETIMEDOUT ? answer_text(r, 503, "the bus did not answer\n") : (int)id;
     room *m = room_find(c, chan);
-    if (m && (uint64_t)id > m->newest) {
-        room_saw(m, (uint64_t)id, (size_t)n);
+    if (m && room_saw(m, (uint64_t)id, (size_t)n))
         room_check(c, m);
-    }
     char json[40];
     int len = snprintf(json, sizeof(json), "{\"id\":%lld}\n", (long long)id);
     return answer(r, 200, "application/json", json, (size_t)len);

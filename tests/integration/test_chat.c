@@ -465,6 +465,24 @@ Test(chat, last_event_id_resumes_without_gap_or_duplicate)
     sse_close(&s);
 }
 
+Test(chat, events_tell_a_client_that_lost_messages)
+{
+    start("history=2");
+    long long id[5];
+    for (int i = 0; i < 5; i++)
+        id[i] = send_str("ld", i < 3 ? "old" : i == 3 ? "m3" : "m4");
+    char hdr[64], want[160];
+    snprintf(hdr, sizeof(hdr), "Last-Event-ID: %lld\r\n", id[0]);
+    sse s;
+    sse_open(&s, "/chat/events?room=ld", hdr);
+    snprintf(want, sizeof(want),
+             "event: dropped\ndata: some messages were lost\n\n"
+             "id: %lld\ndata: m3\n\nid: %lld\ndata: m4\n\n",
+             id[3], id[4]);
+    cr_assert(sse_until(&s, want, 3000), "want:\n%s\ngot:\n%s", want, s.buf);
+    sse_close(&s);
+}
+
 Test(chat, heartbeat_comment_on_a_quiet_stream)
 {
     start("heartbeat=200");
