@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
 # bench-http.sh [BUILD_DIR] -- greenserve against nginx on "Hello, World!".
 #
-# greenserve (one process, hello.so at /, access log off: its default) and
-# nginx-light (one worker, access_log off, `return 200 "Hello, World!"`)
-# each pinned to CPU 0, wrk pinned to CPU 1, taking turns:
+# Part 1, one process each: greenserve (--workers 0, hello.so at /, access
+# log off: its default) and nginx-light (worker_processes 1, access_log
+# off, `return 200 "Hello, World!"`) each pinned to CPU 0, wrk pinned to
+# CPU 1, taking turns:
 #   keep-alive      wrk -t1 -c100  -d10s
 #   pipelined       wrk -t1 -c100  -d10s -s bench/pipeline.lua  (depth 16)
 #   c1000           wrk -t1 -c1000 -d10s
+# Part 2, two workers each: greenserve --workers 2 and nginx
+# worker_processes 2, unpinned, with wrk -t2 on the same two CPUs:
+#   keepalive2      wrk -t2 -c100  -d10s
+#   c1000-2         wrk -t2 -c1000 -d10s
 # For each: requests/s, p99 latency, and the server's CPU time per request
-# (utime + stime from /proc/PID/stat before and after, over the requests
-# wrk completed). Prints a Markdown table for bench/RESULTS.md.
+# (utime + stime from /proc/PID/stat of every process of the server, master
+# included, before and after, over the requests wrk completed). Prints a
+# Markdown table for bench/RESULTS.md.
 #
 # Environment: DURATION (default 10s), ROUNDS (3: the table shows
-# medians), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined
-# c1000"), GS_EXTRA (more greenserve options), GS_PORT / NGINX_PORT
-# (18080 / 18081).
+# medians), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined c1000"),
+# SCENARIOS2 ("keepalive2 c1000-2"; empty skips part 2), GS_EXTRA (more
+# greenserve options), GS_PORT / NGINX_PORT (18080 / 18081) and GS_PORT2 /
+# NGINX_PORT2 (18082 / 18083).
 set -euo pipefail
 
 BUILD=${1:-build}
 DURATION=${DURATION:-10s}
-SCENARIOS=${SCENARIOS:-"keepalive pipelined c1000"}
+SCENARIOS=${SCENARIOS-"keepalive pipelined c1000"}
+SCENARIOS2=${SCENARIOS2-"keepalive2 c1000-2"}
 ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TICKS=$(getconf CLK_TCK)
 GS_PORT=${GS_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
+GS_PORT2=${GS_PORT2:-18082}
+NGINX_PORT2=${NGINX_PORT2:-18083}
 
 # -c1000: both servers and wrk need more descriptors than the usual 1024.
 ulimit -n "$(ulimit -Hn)"
@@ -51,45 +61,50 @@ wait_port() {
     exit 1
 }
 
+# start_greenserve PORT WORKERS [taskset CPUS...] -> $gs_pid (the master,
+# or the one process)
 start_greenserve() {
-    taskset -c 0 "$BUILD/greenserve" --bind "127.0.0.1:$GS_PORT" --max-conns 19000 \
-        --error-log "$tmp/greenserve.log" ${GS_EXTRA:-} "/=$BUILD/apps/hello.so" &
+    local port=$1 workers=$2
+    shift 2
+    "$@" "$BUILD/greenserve" --bind "127.0.0.1:$port" --workers "$workers" --max-conns 19000 \
+        --error-log "$tmp/greenserve-$port.log" ${GS_EXTRA:-} "/=$BUILD/apps/hello.so" &
     gs_pid=$!
     pids+=("$gs_pid")
-    wait_port "$GS_PORT"
+    wait_port "$port"
 }
 
+# start_nginx PORT WORKER_PROCESSES [taskset CPUS...] -> $ng_pid (the master)
 start_nginx() {
-    mkdir -p "$tmp/nginx"
-    cat >"$tmp/nginx/nginx.conf" <<CONF
+    local port=$1 workers=$2 dir="$tmp/nginx-$1"
+    shift 2
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
 daemon off;
-worker_processes 1;
+worker_processes $workers;
 worker_rlimit_nofile 20000;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 events { worker_connections 19000; }
 http {
     access_log off;
     keepalive_requests 100000000;
     keepalive_timeout 75s;
     default_type text/plain;
-    client_body_temp_path $tmp/nginx;
-    proxy_temp_path $tmp/nginx;
-    fastcgi_temp_path $tmp/nginx;
-    uwsgi_temp_path $tmp/nginx;
-    scgi_temp_path $tmp/nginx;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir;
+    scgi_temp_path $dir;
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$port;
         location / { return 200 "Hello, World!"; }
     }
 }
 CONF
-    taskset -c 0 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" &
-    ng_master=$!
-    pids+=("$ng_master")
-    wait_port "$NGINX_PORT"
-    # The worker serves; the master only supervises.
-    ng_pid=$(pgrep -P "$ng_master" | head -n1)
+    "$@" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    ng_pid=$!
+    pids+=("$ng_pid")
+    wait_port "$port"
 }
 
 cpu_ticks() { # utime + stime: fields 14 and 15 (after the ")" of comm)
@@ -100,20 +115,32 @@ cpu_ticks() { # utime + stime: fields 14 and 15 (after the ")" of comm)
     echo $(( ${12} + ${13} ))
 }
 
+# The server's CPU: its process and its children (workers), which live
+# through the run (no recycling is configured).
+server_ticks() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1"); do
+        total=$(( total + $(cpu_ticks "$p") ))
+    done
+    echo "$total"
+}
+
 # run NAME PID PORT SCENARIO -> one result line "name scenario rps p99 us_per_req"
 run() {
-    local name=$1 pid=$2 port=$3 scenario=$4 conns=100 script=()
+    local name=$1 pid=$2 port=$3 scenario=$4 conns=100 script=() wrk=(taskset -c 1 wrk -t1)
     case $scenario in
         pipelined) script=(-s "$HERE/pipeline.lua") ;;
         c1000) conns=1000 ;;
+        keepalive2) wrk=(wrk -t2) ;;
+        c1000-2) wrk=(wrk -t2) conns=1000 ;;
     esac
-    local cmd=(taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" --latency "${script[@]}"
+    local cmd=("${wrk[@]}" -c"$conns" -d"$DURATION" --latency "${script[@]}"
                "http://127.0.0.1:$port/")
-    taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null
+    "${wrk[@]}" -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null
     local before after
-    before=$(cpu_ticks "$pid")
+    before=$(server_ticks "$pid")
     "${cmd[@]}" >"$tmp/wrk.out"
-    after=$(cpu_ticks "$pid")
+    after=$(server_ticks "$pid")
     local requests rps p99 errors
     requests=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
     rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")
@@ -133,12 +160,25 @@ echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
 # Both run throughout (the idle one costs nothing); each scenario runs on
 # one then the other, ROUNDS times, so a neighbour's load drifting over the
 # run weighs on both alike. The table shows the median of the rounds.
-start_greenserve
-start_nginx
+start_greenserve "$GS_PORT" 0 taskset -c 0
+gs1=$gs_pid
+start_nginx "$NGINX_PORT" 1 taskset -c 0
+# The worker serves; the master only supervises (and costs nothing).
+ng1=$ng_pid
+if [ -n "$SCENARIOS2" ]; then
+    start_greenserve "$GS_PORT2" 2
+    gs2=$gs_pid
+    start_nginx "$NGINX_PORT2" 2
+    ng2=$ng_pid
+fi
 for round in $(seq "$ROUNDS"); do
     for s in $SCENARIOS; do
-        run greenserve "$gs_pid" "$GS_PORT" "$s"
-        run nginx "$ng_pid" "$NGINX_PORT" "$s"
+        run greenserve "$gs1" "$GS_PORT" "$s"
+        run nginx "$ng1" "$NGINX_PORT" "$s"
+    done
+    for s in $SCENARIOS2; do
+        run greenserve "$gs2" "$GS_PORT2" "$s"
+        run nginx "$ng2" "$NGINX_PORT2" "$s"
     done
 done
 

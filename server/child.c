@@ -132,7 +132,8 @@ void srv_child_run(const srv_child_args *a)
                              .unlink_sockets = false,
                              .slot = a->slot,
                              .notify_fd = a->notify_fd,
-                             .tick_ms = srv_heartbeat_ms(a->gen->settings.timeout_ms)};
+                             .tick_ms = srv_heartbeat_ms(a->gen->settings.timeout_ms),
+                             .exit_on_quit = true};
         status = srv_worker_run(&w);
     }
     free(ls);

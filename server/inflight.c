@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/hub.h"
 #include "runtime/log.h"
 
 /* initial-exec: read from a signal handler, it must not need the lazy TLS
@@ -63,7 +64,6 @@ void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r)
     f->client[c.len] = '\0';
     f->start_s = time(NULL);
     f->r = r;
-    f->woken = false;
     f->thread = gs_self();
     f->prev = NULL;
     f->next = running;
@@ -89,12 +89,12 @@ size_t srv_inflight_count(void)
     return nrunning;
 }
 
-void srv_inflight_each(void (*fn)(srv_inflight *f, void *arg), void *arg)
+size_t srv_inflight_parked(void)
 {
-    for (srv_inflight *f = running, *next; f; f = next) {
-        next = f->next;
-        fn(f, arg);
-    }
+    size_t n = 0;
+    for (const srv_inflight *f = running; f; f = f->next)
+        n += f->thread->state == RT_WAITING && f->thread->interruptible;
+    return n;
 }
 
 static int by_address(const void *a, const void *b)
@@ -187,6 +187,8 @@ static void put_prefix(text *t)
 
 static const srv_inflight *find_current(void)
 {
+    if (!running || !rt_hub_peek())
+        return NULL; /* gs_self would create a hub: no malloc in a signal handler */
     gs_thread *self = gs_self();
     for (const srv_inflight *f = running; f; f = f->next)
         if (f->thread == self)

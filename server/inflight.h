@@ -22,7 +22,6 @@ typedef struct srv_inflight {
     char what[232];  /* app "hello", request "GET /hello/x" */
     char client[56]; /* "127.0.0.1:40000" */
     int64_t start_s; /* wall clock, for the watchdog's report */
-    bool woken;      /* by a graceful stop, once */
 } srv_inflight;
 
 /* Record that the calling green thread starts app's handler for r. f
@@ -34,9 +33,10 @@ void srv_inflight_end(srv_inflight *f);
 /* How many handlers run on this hub. Never switches. */
 size_t srv_inflight_count(void);
 
-/* Call fn for each handler running on this hub; fn must not end one.
- * Never switches (unless fn does). */
-void srv_inflight_each(void (*fn)(srv_inflight *f, void *arg), void *arg);
+/* How many of them are parked in an interruptible wait: long-polls
+ * (gs_wait_disconnect, channel waits), which a drain ends at once. Never
+ * switches. */
+size_t srv_inflight_parked(void);
 
 /* Write what the calling green thread is handling into buf (NUL-
  * terminated): 'app "x" request "GET /x" from 127.0.0.1:40000, started

@@ -130,12 +130,14 @@ static void reload(master *m, const char *why)
 
 /* ---- stopping ---- */
 
-static void begin_stop(master *m, int sig)
+/* sig: SIGTERM or SIGINT (graceful, or at once the second time),
+ * SIGQUIT (at once). why: what the log says. */
+static void begin_stop(master *m, int sig, const char *why)
 {
     int64_t now = srv_clock_ms();
     m->crew.stopping = true;
     if (sig == SIGQUIT || m->stopping) {
-        rt_log("%s: stopping now", srv_signal_name(sig));
+        rt_log("%s: stopping now", why);
         m->stopping = SIGQUIT;
         srv_crew_signal_all(&m->crew, sig == SIGQUIT ? SIGQUIT : sig);
         if (m->stop_deadline > now + 2000 || !m->stop_deadline)
@@ -143,7 +145,7 @@ static void begin_stop(master *m, int sig)
         return;
     }
     m->stopping = sig;
-    rt_log("%s: stopping gracefully (%u worker(s))", srv_signal_name(sig), srv_crew_size(&m->crew));
+    rt_log("%s: stopping gracefully (%u worker(s))", why, srv_crew_size(&m->crew));
     /* Once every worker has closed its copy too, connecting fails at once
      * instead of waiting in a backlog nobody accepts from. */
     for (size_t i = 0; i < m->a->nlisteners; i++)
@@ -186,7 +188,7 @@ static void on_signal(master *m, int sig)
         srv_crew_signal_all(c, SIGUSR1);
         break;
     default: /* TERM, INT, QUIT */
-        begin_stop(m, sig);
+        begin_stop(m, sig, srv_signal_name(sig));
     }
 }
 
@@ -239,7 +241,7 @@ static bool tend(master *m)
     if (c->failed && !m->stopping) { /* the first workers could not start */
         srv_daemon_ready(m->a->ready_fd, c->failed);
         m->a->ready_fd = -1;
-        begin_stop(m, SIGTERM);
+        begin_stop(m, SIGTERM, "start-up failed");
     }
     if (m->stopping)
         return tend_stop(m, now);

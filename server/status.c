@@ -232,43 +232,48 @@ char *srv_status_metrics(const srv_status_info *info, size_t *len)
 
 /* ---- clients ---- */
 
+/* What a request for path gets: a status line, and the body (malloc'd)
+ * with its type, or NULL for a short text of the status. */
+typedef struct page {
+    const char *status, *type;
+    char *body;
+    size_t len;
+} page;
+
+static page route(const char *method, const char *path, const srv_status_info *info)
+{
+    page p = {"404 Not Found", "text/plain; charset=utf-8", NULL, 0};
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        p.status = "405 Method Not Allowed";
+    else if (strcmp(path, "/") == 0 || strcmp(path, "/status") == 0)
+        p.body = srv_status_json(info, &p.len), p.type = "application/json";
+    else if (strcmp(path, "/metrics") == 0)
+        p.body = srv_status_metrics(info, &p.len),
+        p.type = "text/plain; version=0.0.4; charset=utf-8";
+    if (p.body)
+        p.status = "200 OK";
+    return p;
+}
+
 static void answer(client *c, const srv_status_info *info)
 {
     char method[8] = "", path[64] = "";
     sscanf(c->in, "%7s %63s", method, path);
-    char *q = strchr(path, '?');
-    if (q)
-        *q = '\0';
-    bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
-    size_t blen = 0;
-    char *body = NULL;
-    const char *type = "text/plain; charset=utf-8", *status = "404 Not Found";
-    if (!get && !head) {
-        status = "405 Method Not Allowed";
-    } else if (strcmp(path, "/") == 0 || strcmp(path, "/status") == 0) {
-        body = srv_status_json(info, &blen);
-        type = "application/json";
-        status = "200 OK";
-    } else if (strcmp(path, "/metrics") == 0) {
-        body = srv_status_metrics(info, &blen);
-        type = "text/plain; version=0.0.4; charset=utf-8";
-        status = "200 OK";
-    }
+    path[strcspn(path, "?")] = '\0';
+    page p = route(method, path, info);
     FILE *f = open_memstream(&c->out, &c->out_len);
-    if (!f) {
-        free(body);
-        return;
+    if (f) {
+        fprintf(f,
+                "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                p.status, p.type, p.body ? p.len : strlen(p.status) + 1);
+        if (strcmp(method, "HEAD") != 0 && p.body)
+            fwrite(p.body, 1, p.len, f);
+        else if (strcmp(method, "HEAD") != 0)
+            fprintf(f, "%s\n", p.status);
+        fclose(f);
     }
-    fprintf(f,
-            "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-cache\r\n"
-            "Connection: close\r\n\r\n",
-            status, type, body ? blen : strlen(status) + 1);
-    if (!head && body)
-        fwrite(body, 1, blen, f);
-    else if (!head)
-        fprintf(f, "%s\n", status);
-    fclose(f);
-    free(body);
+    free(p.body);
 }
 
 static void on_readable(client *c, const srv_status_info *info)

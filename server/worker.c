@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,7 +25,7 @@
 #include "runtime/hub.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
-#include "server/longpoll.h"
+#include "server/conninfo.h"
 
 typedef struct worker worker;
 
@@ -74,6 +75,7 @@ struct worker {
     gs_sem *wake;  /* the stopper's: a connection or a handler ended */
     bool stopping; /* SIGTERM/SIGINT seen */
     bool forced;   /* seen twice, or SIGQUIT: stop waiting */
+    bool quit;     /* SIGQUIT: left the hub with threads still parked */
 };
 
 /* A fresh connection that has not sent its first request yet is not idle:
@@ -89,7 +91,7 @@ struct worker {
 
 static conn *conn_of(worker *w, gs_request *r)
 {
-    int fd = srv_longpoll_fd(r);
+    int fd = srv_request_fd(r);
     return fd >= 0 && (size_t)fd < w->nfds ? w->by_fd[fd] : NULL;
 }
 
@@ -144,6 +146,8 @@ static int init_apps(worker *w)
     for (size_t i = 0; i < w->a->nplugins; i++) {
         if (srv_plugin_init(&w->a->plugins[i], err, sizeof(err)) < 0) {
             rt_log("%s", err);
+            if (rt_log_fd() != 2) /* whoever started us should see it too */
+                fprintf(stderr, "greenserve: %s\n", err);
             fini_apps(w);
             return CFG_EXIT_USAGE;
         }
@@ -343,11 +347,6 @@ static void stop_accepting(worker *w)
 
 /* ---- the heartbeat ---- */
 
-static void count_parked(srv_inflight *f, void *arg)
-{
-    *(unsigned *)arg += srv_longpoll_parked(f->r);
-}
-
 /* Every tick_ms, from the hub: a hub stuck in a handler misses its ticks,
  * which is what the master's watchdog looks for. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -355,8 +354,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     worker *w = arg;
     srv_slot *s = w->a->slot;
-    unsigned waiting = 0;
-    srv_inflight_each(count_parked, &waiting);
+    unsigned waiting = (unsigned)srv_inflight_parked();
     atomic_store_explicit(&s->requests, w->site.requests, memory_order_relaxed);
     atomic_store_explicit(&s->active_conns, w->nconns, memory_order_relaxed);
     atomic_store_explicit(&s->green_threads, w->nconns + w->naccepting, memory_order_relaxed);
@@ -408,23 +406,9 @@ static void close_idle(worker *w)
             conn_kill(c);
 }
 
-/* Once per request: its handler answers as on a timeout; a handler that
- * waits again is let be until the graceful timeout. */
-static void wake_longpoll(srv_inflight *f, void *arg)
-{
-    unsigned *n = arg;
-    if (!f->woken && srv_longpoll_wake(f->r))
-        (*n)++;
-    f->woken = true;
-}
-
 static void wait_for_conns(worker *w, int64_t deadline)
 {
     while (w->nconns > 0 && !w->forced) {
-        unsigned woken = 0;
-        srv_inflight_each(wake_longpoll, &woken);
-        if (woken)
-            rt_log("stopping: woke %u long-poll wait(s)", woken);
         close_idle(w);
         int64_t left = deadline - gs_now_ms();
         if (left <= 0 || w->nconns == 0)
@@ -439,11 +423,14 @@ static void *stopper(void *arg)
     int64_t grace = w->a->settings->graceful_timeout_ms;
     stop_accepting(w);
     set_state(w, SRV_SLOT_STOPPING);
-    /* Interruptible waits (channels) end with -ESHUTDOWN from now on, and
-     * gs_draining() says so; http_wait's are woken in wait_for_conns. */
+    /* Long-polls (gs_wait_disconnect, channel waits) end with -ESHUTDOWN,
+     * now and from now on, and gs_draining() turns true: their handlers
+     * answer, and their clients come back to a worker still accepting. */
+    size_t parked = srv_inflight_parked();
     rt_hub_drain();
-    rt_log("stopping: %u connection(s) open, %zu request(s) in progress; waiting up to %lld ms",
-           w->nconns, srv_inflight_count(), (long long)grace);
+    rt_log("stopping: %u connection(s) open, %zu request(s) in progress (%zu long-poll(s) "
+           "woken); waiting up to %lld ms",
+           w->nconns, srv_inflight_count(), parked, (long long)grace);
     wait_for_conns(w, gs_now_ms() + grace);
     if (w->nconns > 0) {
         rt_log("stopping: cancelling %zu request(s) still in progress", srv_inflight_count());
@@ -468,6 +455,7 @@ static void stop(worker *w, const char *why, bool now)
     if (now || w->stopping) {
         rt_log("%s: stopping now", why);
         w->forced = true;
+        w->quit |= now;
         if (now)
             gs_hub_stop();
         else
@@ -575,6 +563,8 @@ int srv_worker_run(const srv_worker_args *a)
     /* After a failed start or SIGQUIT, some are still open. */
     for (size_t i = 0; i < a->nlisteners; i++)
         srv_listen_close(&a->listeners[i], a->unlink_sockets);
+    if (w.quit && a->exit_on_quit)
+        _exit(status); /* what is parked stays so: nothing to unwind or free */
     cleanup(&w);
     return status;
 }

@@ -32,17 +32,17 @@ typedef struct srv_worker_args {
                              watchdog: srv_slot_answer_watchdog), else NULL */
     int notify_fd;        /* under a master: written to once ready, else -1 */
     int64_t tick_ms;      /* heartbeat period (with a slot) */
+    bool exit_on_quit;    /* after SIGQUIT, _exit once the apps' fini ran */
 } srv_worker_args;
 
 /* Initialise every app (in mount order), log one "listening on URL" line
  * per socket and serve. Under a master, mark the slot ready and tick its
  * heartbeat and counters every tick_ms.
  *
- * SIGTERM/SIGINT: stop accepting; drain the hub (rt_hub_drain: channel
- * waits end with -ESHUTDOWN, gs_draining() turns true) and wake handlers
- * parked in gs_wait_disconnect/http_wait (as if their timeout had passed),
- * so that they answer and their clients come back to a worker still
- * accepting; close idle connections (a fresh one gets
+ * SIGTERM/SIGINT: stop accepting; drain the hub (rt_hub_drain: long-poll
+ * waits -- gs_wait_disconnect, channels -- end with -ESHUTDOWN and
+ * gs_draining() turns true), so that their handlers answer and their
+ * clients come back to a worker still accepting; close idle connections (a fresh one gets
  * a moment to send its first request); let requests in progress finish for
  * up to settings->graceful_timeout_ms; cancel what is left; fini the apps.
  * A second signal, or SIGQUIT, stops at once. SIGUSR1 reopens the logs.

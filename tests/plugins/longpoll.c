@@ -1,8 +1,9 @@
 /* Fixture: a long-poll that never gets news: it waits for its client to
  * leave for as long as the query string says (ms, default 60000), and
- * answers "timeout" when the wait ends without the client leaving -- as a
- * long-poll answers "nothing new, come back". It says "longpoll: waiting"
- * on stderr first, so a test knows it is in. */
+ * answers when the wait ends without the client leaving -- as a long-poll
+ * answers "nothing new, come back": "timeout", or "stopped" when the
+ * worker drains (-ESHUTDOWN). It says "longpoll: waiting" on stderr
+ * first, so a test knows it is in. */
 #include <errno.h>
 #include <greenserve.h>
 #include <stdio.h>
