@@ -27,6 +27,7 @@ enum kind {
     K_NAME,     /* const char *: a user or group name (or number) */
     K_FLAG,     /* bool: no value on the command line; yes/no in a file */
     K_STATUS,   /* cfg_bind: an address, or "off" */
+    K_BUS,      /* const char *: NULL for "embedded", or redis://host:port */
 };
 
 typedef struct option_row {
@@ -65,6 +66,8 @@ static const option_row rows[] = {
     {"daemon", K_FLAG, AT(daemon), NULL, "detach from the terminal once serving"},
     {"reload", K_FLAG, AT(reload), NULL, "reload when a plugin or the config file changes"},
     {"status", K_STATUS, AT(status), "ADDR", "serve JSON status at /, Prometheus at /metrics"},
+    {"bus", K_BUS, AT(bus), "embedded|redis://HOST:PORT",
+     "carry channels between workers (the master), or hosts (Redis)", "embedded"},
     {"max-uri", K_SIZE, AT(limits.max_uri), "BYTES", "longest request-target; past it 414"},
     {"max-header-bytes", K_SIZE, AT(limits.max_header_bytes), "BYTES",
      "request line and headers; past it 431"},
@@ -329,11 +332,27 @@ static const char *set_status(void *f, const char *v)
     return NULL;
 }
 
+/* "embedded" (NULL), or redis://HOST:PORT with a port in range. */
+static const char *set_bus(void *f, const char *v)
+{
+    if (strcmp(v, "embedded") == 0) {
+        *(const char **)f = NULL;
+        return NULL;
+    }
+    const char *host = strncmp(v, "redis://", 8) == 0 ? v + 8 : NULL;
+    const char *colon = host ? strrchr(host, ':') : NULL;
+    uint64_t port;
+    if (!colon || colon == host || parse_count(colon + 1, 1, 65535, &port) < 0)
+        return "expected embedded or redis://host:port";
+    *(const char **)f = v;
+    return NULL;
+}
+
 static const char *(*const setters[])(void *f, const char *v) = {
     [K_SIZE] = set_size,         [K_SIZE64] = set_size64, [K_COUNT] = set_count,
     [K_COUNT0] = set_count0,     [K_LIMIT] = set_limit,   [K_NAME] = set_name,
     [K_FLAG] = set_flag,         [K_STATUS] = set_status, [K_TIMEOUT] = set_timeout,
-    [K_DURATION] = set_duration, [K_LOG] = set_log,       [K_PATH] = set_path,
+    [K_DURATION] = set_duration, [K_LOG] = set_log,       [K_PATH] = set_path, [K_BUS] = set_bus,
 };
 
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)
@@ -614,6 +633,7 @@ static void show_default(cfg_settings *d, const option_row *r, char *buf, size_t
         break;
     case K_LOG:
     case K_PATH:
+    case K_BUS:
         snprintf(buf, n, "off");
         break;
     }

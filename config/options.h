@@ -66,6 +66,8 @@ typedef struct cfg_settings {
     bool daemon;                 /* detach once serving */
     bool reload;                 /* reload when a plugin or the config file changes */
     cfg_bind status;             /* the status endpoint; status.text NULL = off */
+    const char *bus;             /* channels across workers/hosts: NULL = embedded,
+                                    else "redis://host:port" */
     const char *config;          /* the config file read, NULL = none */
     bool check_config;           /* validate, load the plugins, exit */
     char **owned;                /* strings copied from a config file */

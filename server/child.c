@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime/log.h"
+#include "server/bus.h"
 #include "server/signals.h"
 #include "server/worker.h"
 
@@ -82,6 +83,7 @@ static void close_the_rest(const srv_child_args *a)
     keep[n++] = a->logs->error_fd;
     keep[n++] = a->logs->access_fd;
     keep[n++] = a->notify_fd;
+    keep[n++] = srv_bus_child_fd();
     for (size_t i = 0; i < a->nlisteners && n < (int)(sizeof(keep) / sizeof(keep[0])); i++)
         keep[n++] = a->listeners[i].fd;
     qsort(keep, (size_t)n, sizeof(keep[0]), by_value);
@@ -100,6 +102,8 @@ static int prepare(const srv_child_args *a, srv_listener **ls)
 {
     char err[512];
     srv_signals_reset();
+    if (srv_bus_child_connect(a->master) < 0) /* the worker runs alone: logged, not fatal */
+        rt_log("bus: cannot reach the master: channels stay in this worker");
     close_the_rest(a);
     /* Early: a worker stuck in an app's init must answer too (the default
      * action of SIGUSR2 would kill it without a word). */

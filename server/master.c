@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/log.h"
+#include "server/bus.h"
 #include "server/crew.h"
 #include "server/daemon.h"
 #include "server/reload.h"
@@ -35,6 +36,7 @@ typedef struct master {
     srv_crew crew;
     int sigfd;
     srv_watch *watch;
+    srv_bus *bus; /* channels between the workers */
     int64_t started_ms;
     int64_t reload_at; /* --reload: when the files have settled; 0 = none */
     bool reload_queued;
@@ -202,8 +204,10 @@ static size_t gather(master *m, struct pollfd *p, size_t *nstatus)
     p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = m->crew.wake_rd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = m->watch ? srv_watch_fd(m->watch) : -1, .events = POLLIN};
-    *nstatus = m->a->status ? srv_status_poll(m->a->status, p + n, MAX_POLL - n) : 0;
-    return n + *nstatus;
+    *nstatus = m->a->status ? srv_status_poll(m->a->status, p + n, MAX_POLL - 1 - n) : 0;
+    n += *nstatus;
+    p[n++] = (struct pollfd){.fd = srv_bus_fd(m->bus), .events = POLLIN};
+    return n;
 }
 
 static void serve_status(master *m, const struct pollfd *p, size_t n)
@@ -226,6 +230,7 @@ static void turn(master *m)
     while ((sig = srv_signals_next(m->sigfd)) > 0)
         on_signal(m, sig);
     srv_crew_drain_wakes(&m->crew);
+    srv_bus_run(m->bus);
     if (p[2].revents && srv_watch_changed(m->watch))
         m->reload_at = srv_clock_ms() + SETTLE_MS;
     if (nstatus)
@@ -267,7 +272,9 @@ static int open_master(master *m, srv_master_args *a)
     *m = (master){.a = a, .sigfd = -1, .started_ms = srv_clock_ms()};
     srandom((unsigned)(time(NULL) ^ getpid()));
     m->sigfd = srv_signals_open();
-    if (m->sigfd < 0 || srv_crew_init(&m->crew, a) < 0)
+    /* Before any worker: each connects to it right after fork. */
+    m->bus = srv_bus_open(a->gen->settings.bus);
+    if (m->sigfd < 0 || !m->bus || srv_crew_init(&m->crew, a) < 0)
         return -1;
     if (a->gen->settings.reload && !(m->watch = srv_watch_new(&a->gen->settings)))
         rt_log("--reload: cannot watch the files: %s", strerror(errno));
@@ -278,6 +285,7 @@ static void close_master(master *m)
 {
     srv_crew_free(&m->crew);
     srv_watch_free(m->watch);
+    srv_bus_close(m->bus);
     srv_status_close(m->a->status);
     m->a->status = NULL;
     if (m->sigfd >= 0)

@@ -23,6 +23,7 @@
 
 #include "http/http.h"
 #include "runtime/hub.h"
+#include "server/bus.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
 #include "server/conninfo.h"
@@ -555,6 +556,9 @@ int srv_worker_run(const srv_worker_args *a)
     }
     /* A client that left must cost an -EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before the apps' init: a channel ignores ids below its local ones. */
+    if (srv_bus_worker_start() < 0)
+        rt_log("bus: cannot start: channels stay in this worker");
     int status = init_apps(&w);
     if (status == 0) {
         status = serve(&w);
@@ -565,6 +569,7 @@ int srv_worker_run(const srv_worker_args *a)
         srv_listen_close(&a->listeners[i], a->unlink_sockets);
     if (w.quit && a->exit_on_quit)
         _exit(status); /* what is parked stays so: nothing to unwind or free */
+    srv_bus_worker_stop();
     cleanup(&w);
     return status;
 }

@@ -597,14 +597,9 @@ static int worker_conn(long long *pid)
     return fd;
 }
 
-/* Needs the bus that carries channels between workers: skipped until
- * greenserve has --bus. */
-Test(chat, a_send_on_one_worker_reaches_a_poll_on_another)
+/* Through the master's bus. */
+Test(chat, a_send_on_one_worker_reaches_a_poll_on_another, .timeout = 15)
 {
-    char help[8192];
-    ts_sh(help, sizeof(help), "%s/greenserve --help", ts_build_dir());
-    if (!strstr(help, "--bus"))
-        cr_skip_test("cross-worker channels need the bus (no --bus in greenserve --help yet)");
     start_with("2", "");
     long long pa, pb = 0;
     int fa = worker_conn(&pa), fb = -1;
