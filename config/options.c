@@ -352,7 +352,8 @@ static const char *(*const setters[])(void *f, const char *v) = {
     [K_SIZE] = set_size,         [K_SIZE64] = set_size64, [K_COUNT] = set_count,
     [K_COUNT0] = set_count0,     [K_LIMIT] = set_limit,   [K_NAME] = set_name,
     [K_FLAG] = set_flag,         [K_STATUS] = set_status, [K_TIMEOUT] = set_timeout,
-    [K_DURATION] = set_duration, [K_LOG] = set_log,       [K_PATH] = set_path, [K_BUS] = set_bus,
+    [K_DURATION] = set_duration, [K_LOG] = set_log,       [K_PATH] = set_path,
+    [K_BUS] = set_bus,
 };
 
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)
