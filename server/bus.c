@@ -427,6 +427,13 @@ void srv_bus_run(srv_bus *b)
     flush_all(b);
 }
 
+void srv_bus_each_channel(srv_bus *b, void (*fn)(void *arg, const char *name), void *arg)
+{
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (bchan *c = b->buckets[i]; c; c = c->next)
+            fn(arg, c->name);
+}
+
 int srv_bus_fd(const srv_bus *b)
 {
     return b ? b->epfd : -1;

@@ -47,5 +47,6 @@ void srv_redis_close(srv_redis *r);
 void srv_bus_deliver(srv_bus *b, const char *name, uint64_t id, const char *data, size_t len);
 void srv_bus_answer(srv_bus *b, int fd, pid_t pid, uint64_t token, int64_t id_or_err);
 int srv_bus_epoll(const srv_bus *b);
+void srv_bus_each_channel(srv_bus *b, void (*fn)(void *arg, const char *name), void *arg);
 
 #endif
