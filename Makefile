@@ -25,7 +25,7 @@ LDFLAGS  += $(SANFLAGS)
 # Debian packages needed to build and test; `make deps` installs the missing ones.
 DEPS := build-essential pkg-config libevent-dev libboost-context-dev node-llhttp \
         libcriterion-dev libinih-dev libhiredis-dev valgrind curl python3 \
-        redis-server nginx-light wrk
+        redis-server nginx-light wrk gunicorn python3-eventlet
 
 RUNTIME_SRC := $(wildcard runtime/*.c runtime/*.S)
 HTTP_SRC    := $(wildcard http/*.c)
@@ -136,6 +136,10 @@ bench-runtime: all $(BUILD)/bench/bench_runtime
 
 bench-http: all $(BENCH_BIN)
 	bench/bench-http.sh $(BUILD)
+
+.PHONY: bench-comet
+bench-comet: all $(BUILD)/bench/comet_client
+	bench/bench-comet.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
