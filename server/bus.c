@@ -444,11 +444,24 @@ int srv_bus_epoll(const srv_bus *b)
     return b->epfd;
 }
 
+const char *srv_bus_kind(const srv_bus *b)
+{
+    return b && b->redis ? "redis" : "embedded";
+}
+
 const char *srv_bus_state(const srv_bus *b)
 {
     if (!b)
         return "off";
-    return b->redis ? srv_redis_state(b->redis) : "embedded";
+    return b->redis ? srv_redis_state(b->redis) : "connected";
+}
+
+unsigned srv_bus_workers(const srv_bus *b)
+{
+    unsigned n = 0;
+    for (const peer *p = b ? b->peers : NULL; p; p = p->next)
+        n++;
+    return n;
 }
 
 static int listen_bus(srv_bus *b)

@@ -44,8 +44,15 @@ int srv_bus_fd(const srv_bus *b);
  * blocks. NULL b is a no-op. */
 void srv_bus_run(srv_bus *b);
 
-/* "embedded", "connected" or "reconnecting" (Redis), for the status. */
+/* For the status: "embedded" or "redis" ... */
+const char *srv_bus_kind(const srv_bus *b);
+
+/* ... "connected" (the embedded bus always is: the master is the relay)
+ * or "reconnecting" (Redis away) ... */
 const char *srv_bus_state(const srv_bus *b);
+
+/* ... and how many workers are connected to it. */
+unsigned srv_bus_workers(const srv_bus *b);
 
 void srv_bus_close(srv_bus *b);
 

@@ -216,7 +216,8 @@ static void serve_status(master *m, const struct pollfd *p, size_t n)
                             .generation = m->crew.gen->id,
                             .workers = m->crew.target,
                             .started_ms = m->started_ms,
-                            .slots = m->crew.slots};
+                            .slots = m->crew.slots,
+                            .bus = m->bus};
     srv_status_serve(m->a->status, p, n, &info);
 }
 

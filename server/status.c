@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/bus.h"
 #include "server/listen.h"
 
 #define MAX_CLIENTS 16
@@ -164,7 +165,8 @@ char *srv_status_json(const srv_status_info *info, size_t *len)
                 (long long)w.heartbeat_age_ms);
         sep = ",";
     }
-    fprintf(f, "]}\n");
+    fprintf(f, "],\n\"bus\":{\"kind\":\"%s\",\"state\":\"%s\",\"workers\":%u}}\n",
+            srv_bus_kind(info->bus), srv_bus_state(info->bus), srv_bus_workers(info->bus));
     return finish(f, &buf);
 }
 
@@ -219,6 +221,13 @@ char *srv_status_metrics(const srv_status_info *info, size_t *len)
             "# HELP greenserve_generation The generation of workers serving.\n"
             "# TYPE greenserve_generation gauge\ngreenserve_generation %u\n",
             nworkers, info->workers, info->generation);
+    fprintf(f,
+            "# HELP greenserve_bus_connected Whether the bus between the workers is up.\n"
+            "# TYPE greenserve_bus_connected gauge\ngreenserve_bus_connected{kind=\"%s\"} %d\n"
+            "# HELP greenserve_bus_workers Workers connected to the bus.\n"
+            "# TYPE greenserve_bus_workers gauge\ngreenserve_bus_workers %u\n",
+            srv_bus_kind(info->bus), strcmp(srv_bus_state(info->bus), "connected") == 0,
+            srv_bus_workers(info->bus));
     for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++) {
         const family *fam = &families[k];
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name, fam->type);

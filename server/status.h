@@ -8,7 +8,8 @@
  * Per worker: pid, generation, state, uptime, requests served, active
  * connections, green threads (those of its connections and accept
  * loops), handlers waiting in a long-poll, RSS, and the age of its last
- * heartbeat.
+ * heartbeat. And the bus between the workers: its kind, its state and
+ * the workers connected to it.
  */
 #ifndef SRV_STATUS_H
 #define SRV_STATUS_H
@@ -30,6 +31,7 @@ typedef struct srv_status_info {
     unsigned workers;    /* wanted */
     int64_t started_ms;  /* srv_clock_ms() at start-up */
     const srv_slot *slots;
+    const struct srv_bus *bus; /* NULL: none */
 } srv_status_info;
 
 /* Bind and listen on b. NULL with err naming the address. */

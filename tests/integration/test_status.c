@@ -2,10 +2,15 @@
  * worker at /, the same figures as Prometheus text at /metrics, served by
  * the master while its workers are busy or stuck. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/client.h"
@@ -95,6 +100,20 @@ static bool until(int pid, const char *key, long long at_least, int timeout_ms)
     return false;
 }
 
+/* Poll the JSON until its "bus" object holds needle. */
+static bool until_bus(const char *needle, int timeout_ms)
+{
+    int64_t deadline = ts_now_ms() + timeout_ms;
+    do {
+        fetch("/");
+        const char *bus = strstr(ts_body(resp), "\"bus\":{");
+        if (bus && strstr(bus, needle))
+            return true;
+        usleep(50000);
+    } while (ts_now_ms() < deadline);
+    return false;
+}
+
 Test(status, json_per_worker)
 {
     start(NULL);
@@ -116,6 +135,10 @@ Test(status, json_per_worker)
         cr_assert_eq(field(json, pids[i], "waiting"), 0, "%s", json);
         cr_assert_geq(field(json, pids[i], "heartbeat_age_ms"), 0, "%s", json);
     }
+    /* The embedded bus: both workers connect to it right after fork. */
+    cr_assert(strstr(json, "\"bus\":{\"kind\":\"embedded\",\"state\":\"connected\","), "%s",
+              json);
+    cr_assert(until_bus("\"workers\":2}", 3000), "%s", ts_body(resp));
     /* RSS comes from /proc, read by the master each second. */
     cr_assert(until(pids[0], "rss_bytes", 100000, 3000), "%s", ts_body(resp));
 }
@@ -168,6 +191,10 @@ Test(status, prometheus_metrics)
     const char *m = ts_body(resp);
     cr_assert(strstr(m, "# TYPE greenserve_workers gauge\ngreenserve_workers 2\n"), "%s", m);
     cr_assert(strstr(m, "greenserve_generation 1\n"), "%s", m);
+    cr_assert(strstr(m, "# TYPE greenserve_bus_connected gauge\n"
+                        "greenserve_bus_connected{kind=\"embedded\"} 1\n"),
+              "%s", m);
+    cr_assert(strstr(m, "# TYPE greenserve_bus_workers gauge\n"), "%s", m);
     const char *families[] = {
         "greenserve_worker_requests_total", "greenserve_worker_active_connections",
         "greenserve_worker_green_threads",  "greenserve_worker_waiting",
@@ -222,4 +249,55 @@ Test(status, the_master_answers_while_a_worker_is_stuck_or_a_client_is_silent)
     cr_assert((age0 >= 1000) != (age1 >= 1000), "ages %lld and %lld", age0, age1);
     close(fd);
     close(silent);
+}
+
+/* ---- a Redis bus: "reconnecting" while Redis is away ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, len), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static pid_t redis_start(int port)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, if it fails first */
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", (char *)NULL);
+        _exit(127);
+    }
+    cr_assert_gt(pid, 0);
+    return pid;
+}
+
+Test(status, the_bus_state_follows_redis)
+{
+    int rport = free_port();
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rport);
+    start((const char *[]){"--bus", url, NULL});
+    /* Nothing listens there yet. */
+    cr_assert(until_bus("\"kind\":\"redis\",\"state\":\"reconnecting\"", 3000), "%s",
+              ts_body(resp));
+    fetch("/metrics");
+    cr_assert(strstr(ts_body(resp), "greenserve_bus_connected{kind=\"redis\"} 0\n"), "%s",
+              ts_body(resp));
+    pid_t redis = redis_start(rport);
+    /* The master retries with a backoff of at most 2 s. */
+    bool up = until_bus("\"kind\":\"redis\",\"state\":\"connected\"", 6000);
+    kill(redis, SIGKILL);
+    waitpid(redis, NULL, 0);
+    cr_assert(up, "%s", ts_body(resp));
+    cr_assert(until_bus("\"state\":\"reconnecting\"", 3000), "%s", ts_body(resp));
 }
