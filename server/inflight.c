@@ -57,6 +57,7 @@ void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r)
     t.cap += 3; /* room kept for the ellipsis of a long path */
     put(&t, t.len == t.cap - 3 ? "...\"" : "\"");
     f->len = t.len;
+    f->what[t.len] = '\0'; /* cap kept a byte: for srv_inflight_describe */
     text c = {f->client, 0, sizeof(f->client) - 1};
     put(&c, gs_env(r, "REMOTE_ADDR"));
     put(&c, ":");
