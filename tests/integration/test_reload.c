@@ -21,9 +21,17 @@ static char resp[1 << 16];
 static char text[1 << 18];
 static char so[160]; /* the plugin the tests rebuild, in the server's directory */
 
+static void cleanup_version(void);
+
+/* Also what a failed test left: the rebuilt plugin, a config file. */
 static void stop_server(void)
 {
+    char conf[128];
     ts_stop(&srv, 8000);
+    if (so[0])
+        cleanup_version();
+    snprintf(conf, sizeof(conf), "/tmp/gs-reload-%d.ini", (int)getpid());
+    unlink(conf);
 }
 
 TestSuite(reload, .fini = stop_server, .timeout = 25);
@@ -89,6 +97,7 @@ static void cleanup_version(void)
     unlink(so);
     *strrchr(dir, '/') = '\0';
     rmdir(dir);
+    so[0] = '\0';
 }
 
 #define OPTS(...) ((const char *const[]){__VA_ARGS__, NULL})
