@@ -73,25 +73,35 @@ typedef struct buf_pool {
     unsigned n;
 } buf_pool;
 
-static __thread buf_pool pool;
+/* One pool per size: [0] input (HTTP_IN_SIZE), [1] output (HTTP_BUF_SIZE). */
+static __thread buf_pool pool[2];
 
-static char *buf_get(void)
+static buf_pool *pool_for(size_t cap)
 {
-    return pool.n ? pool.free[--pool.n] : malloc(HTTP_BUF_SIZE);
+    if (cap == HTTP_IN_SIZE)
+        return &pool[0];
+    return cap == HTTP_BUF_SIZE ? &pool[1] : NULL;
+}
+
+static char *buf_get(size_t cap)
+{
+    buf_pool *p = pool_for(cap);
+    return p->n ? p->free[--p->n] : malloc(cap);
 }
 
 static void buf_put(char *b, size_t cap)
 {
-    if (b && cap == HTTP_BUF_SIZE && pool.n < POOL_MAX)
-        pool.free[pool.n++] = b;
+    buf_pool *p = pool_for(cap);
+    if (b && p && p->n < POOL_MAX)
+        p->free[p->n++] = b;
     else
         free(b);
 }
 
 static int in_acquire(http_conn *c)
 {
-    c->in = buf_get();
-    c->in_cap = c->in ? HTTP_BUF_SIZE : 0;
+    c->in = buf_get(HTTP_IN_SIZE);
+    c->in_cap = c->in ? HTTP_IN_SIZE : 0;
     return c->in ? 0 : -ENOMEM;
 }
 
@@ -186,7 +196,7 @@ int http_conn_body_room(http_conn *c)
 char *http_conn_out_reserve(http_conn *c, size_t n)
 {
     if (!c->out) {
-        c->out = buf_get();
+        c->out = buf_get(HTTP_BUF_SIZE);
         c->out_cap = c->out ? HTTP_BUF_SIZE : 0;
         if (!c->out)
             return NULL;
@@ -668,7 +678,10 @@ static bool unread_input(http_conn *c)
     return !c->drained || c->pos < c->in_len || (c->req.head_done && !c->req.body_done);
 }
 
-static void linger(http_conn *c)
+/* Out of line: inlined, its buffer would widen http_serve's frame, and
+ * push every request's frames (and a parked handler's) onto a second
+ * stack page. */
+static __attribute__((noinline)) void linger(http_conn *c)
 {
     shutdown(c->fd, SHUT_WR);
     http_deadline d = http_deadline_in(LINGER_MS);

@@ -22,8 +22,12 @@
 #include "http/http.h"
 #include "http/request.h"
 
-/* Pooled buffers: what a connection allocates for input and output. */
+/* Pooled buffers: what a connection allocates for output, and first for
+ * input. The input one is small because a long-poll keeps it (gs_env
+ * points into the head) for as long as it waits: 1 KiB holds a usual
+ * head, and a bigger one grows it before anything points into it. */
 #define HTTP_BUF_SIZE 4096
+#define HTTP_IN_SIZE  1024
 
 struct http_conn {
     http_site *site;
