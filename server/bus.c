@@ -118,7 +118,7 @@ typedef struct bchan {
 
 typedef struct peer {
     struct peer *prev, *next;
-    int fd;
+    int fd;         /* -1 once closed */
     pid_t pid;
     struct evbuffer *in, *out;
     size_t limit;   /* BUS_OUT_LIMIT past what the replay queued */
@@ -128,6 +128,7 @@ typedef struct peer {
 struct srv_bus {
     int lfd, epfd;
     peer *peers;
+    peer *dead; /* closed during this srv_bus_run: freed at its end */
     bchan *buckets[BUCKETS];
     uint64_t last_id; /* the highest id given by this master */
     srv_redis *redis; /* NULL: embedded */
@@ -201,19 +202,36 @@ static void hist_add(bchan *c, uint64_t id, const char *data, size_t len)
 
 /* ---- peers ---- */
 
+/* Closed and unlinked now, freed only by reap: a caller up the stack
+ * may still hold p, the publish being delivered (in p->in), or an epoll
+ * event of this round naming p, when a delivery drops a worker that
+ * stopped reading (the publisher itself, maybe). */
 static void peer_close(srv_bus *b, peer *p)
 {
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, p->fd, NULL);
     close(p->fd);
-    evbuffer_free(p->in);
-    evbuffer_free(p->out);
+    p->fd = -1;
     if (p->prev)
         p->prev->next = p->next;
     else
         b->peers = p->next;
     if (p->next)
         p->next->prev = p->prev;
-    free(p);
+    p->next = b->dead;
+    b->dead = p;
+}
+
+static void reap(srv_bus *b)
+{
+    while (b->dead) {
+        peer *p = b->dead;
+        b->dead = p->next;
+        if (p->in)
+            evbuffer_free(p->in);
+        if (p->out)
+            evbuffer_free(p->out);
+        free(p);
+    }
 }
 
 static void peer_want_out(srv_bus *b, peer *p, bool want)
@@ -419,12 +437,13 @@ void srv_bus_run(srv_bus *b)
             accept_peer(b);
         else if (b->redis && srv_redis_io(b->redis, tag, ev[i].events))
             continue;
-        else if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        else if (((peer *)tag)->fd >= 0 && (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
             peer_read(b, tag); /* EPOLLOUT is served by flush_all */
     }
     if (b->redis)
         srv_redis_tick(b->redis);
     flush_all(b);
+    reap(b);
 }
 
 void srv_bus_each_channel(srv_bus *b, void (*fn)(void *arg, const char *name), void *arg)
@@ -502,6 +521,7 @@ void srv_bus_close(srv_bus *b)
     srv_redis_close(b->redis);
     while (b->peers)
         peer_close(b, b->peers);
+    reap(b);
     for (size_t i = 0; i < BUCKETS; i++)
         for (bchan *c = b->buckets[i], *next; c; c = next) {
             next = c->next;

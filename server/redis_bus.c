@@ -160,7 +160,8 @@ static void on_sub(redisAsyncContext *ac, void *reply, void *arg)
 {
     (void)ac;
     redisReply *m = reply;
-    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3)
+    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
+        m->element[0]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(m->element[0]->str, "message") == 0 && m->element[2]->type == REDIS_REPLY_STRING)
         on_feed(arg, m->element[2]->str, m->element[2]->len);
@@ -175,9 +176,12 @@ static void on_range(redisAsyncContext *ac, void *reply, void *arg)
         goto out;
     for (size_t i = 0; i < rep->elements; i++) {
         redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->elements != 4)
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4)
             continue;
         redisReply **f = e->element[1]->element;
+        if (f[1]->type != REDIS_REPLY_STRING || f[3]->type != REDIS_REPLY_STRING)
+            continue; /* not one of ours */
         srv_bus_deliver(l->r->bus, arg, strtoull(f[1]->str, NULL, 10), f[3]->str, f[3]->len);
     }
 out:
@@ -303,8 +307,8 @@ srv_redis *srv_redis_open(srv_bus *b, const char *url)
     srv_redis *r = calloc(1, sizeof(*r));
     const char *host = url + strlen("redis://"), *colon = strrchr(host, ':');
     if (!r || !colon || (size_t)(colon - host) >= sizeof(r->host)) {
+        errno = r ? EINVAL : ENOMEM; /* before free: r is not to be read after it */
         free(r);
-        errno = r ? EINVAL : ENOMEM;
         return NULL;
     }
     memcpy(r->host, host, (size_t)(colon - host));
@@ -320,6 +324,7 @@ void srv_redis_close(srv_redis *r)
 {
     if (!r)
         return;
+    r->logged_down = true; /* the links end here: not "unreachable" */
     if (r->cmd.ac)
         redisAsyncFree(r->cmd.ac); /* calls back with no reply: answers go nowhere now */
     if (r->sub.ac)
