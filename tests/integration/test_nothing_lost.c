@@ -173,6 +173,7 @@ typedef struct client {
     int n;
     uint64_t cursor;
     unsigned got, reconnects;
+    unsigned conns; /* connections opened */
     int next[PUBLISHERS]; /* the index each publisher's next message must have */
     bool dropped;
     char failure[256];
@@ -230,6 +231,7 @@ static void *follow(void *arg)
                          "GET /chat/poll?room=" ROOM "&after=%llu&timeout=5 HTTP/1.1\r\n"
                          "Host: t\r\n\r\n",
                          (unsigned long long)cl->cursor);
+        cl->conns += c.fd < 0;
         int err = exchange(&c, req, (size_t)n, &a);
         if (err == -EAGAIN || err == -ECONNRESET || err == -ECONNREFUSED) {
             cl->reconnects++; /* as a browser would: the same cursor again */
@@ -323,6 +325,8 @@ Test(nothing_lost, long_polls_get_every_message_once_in_order_across_a_reload, .
         cr_assert_eq(cl->got, TOTAL, "client %d got %u messages", i, cl->got);
         for (int k = 0; k < PUBLISHERS; k++)
             cr_assert_eq(cl->next[k], PER_PUB);
+        /* Its first connection was to generation 1, which has gone. */
+        cr_assert_geq(cl->conns, 2, "client %d never left its first connection", i);
         reconnects += cl->reconnects;
     }
     cr_log_info("clients reconnected %u times over the reload; %u messages sent when generation "
