@@ -173,7 +173,7 @@ typedef struct client {
     int n;
     uint64_t cursor;
     unsigned got, reconnects;
-    unsigned conns; /* connections opened */
+    unsigned conns;       /* connections opened */
     int next[PUBLISHERS]; /* the index each publisher's next message must have */
     bool dropped;
     char failure[256];
@@ -193,19 +193,15 @@ static void client_take(client *cl, const char *body)
         unsigned long long id;
         int k, i;
         if (sscanf(p, "{\"id\":%llu,\"data\":\"p%d-%d\"", &id, &k, &i) != 3 || k < 0 ||
-            k >= PUBLISHERS)
-            {
+            k >= PUBLISHERS) {
             client_fail(cl, "client %d: a message I cannot read in %.200s", p);
             return;
         }
-        if (id <= cl->cursor)
-            {
-            client_fail(cl, "client %d: an id not after my cursor (duplicate?) in %.200s",
-                               p);
+        if (id <= cl->cursor) {
+            client_fail(cl, "client %d: an id not after my cursor (duplicate?) in %.200s", p);
             return;
         }
-        if (i != cl->next[k])
-            {
+        if (i != cl->next[k]) {
             client_fail(cl, "client %d: a publisher's message out of order at %.200s", p);
             return;
         }
