@@ -326,15 +326,32 @@ static opts parse_opts(int argc, char **argv)
     opts o = {.first = 2, .addrs = 8, .timeout_s = 120, .path = "/"};
     for (int ch; (ch = getopt(argc, argv, "p:n:u:kf:a:P:t:")) != -1;) {
         switch (ch) {
-        case 'p': o.port = atoi(optarg); break;
-        case 'n': o.n = atoi(optarg); break;
-        case 'u': o.path = optarg; break;
-        case 'k': o.keepalive = true; break;
-        case 'f': o.first = atoi(optarg); break;
-        case 'a': o.addrs = atoi(optarg); break;
-        case 'P': o.publish = optarg; break;
-        case 't': o.timeout_s = atoi(optarg); break;
-        default: usage();
+        case 'p':
+            o.port = atoi(optarg);
+            break;
+        case 'n':
+            o.n = atoi(optarg);
+            break;
+        case 'u':
+            o.path = optarg;
+            break;
+        case 'k':
+            o.keepalive = true;
+            break;
+        case 'f':
+            o.first = atoi(optarg);
+            break;
+        case 'a':
+            o.addrs = atoi(optarg);
+            break;
+        case 'P':
+            o.publish = optarg;
+            break;
+        case 't':
+            o.timeout_s = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (o.port <= 0 || o.n <= 0 || o.addrs <= 0 || o.first <= 0 || o.first + o.addrs > 255)

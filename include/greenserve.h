@@ -155,7 +155,7 @@ void gs_deadline_end(gs_deadline *d);
  * switches, so it may be called from a libevent callback. */
 typedef struct gs_event gs_event;
 
-gs_event *gs_event_new(void);             /* NULL if out of memory */
+gs_event *gs_event_new(void); /* NULL if out of memory */
 /* No waiter may remain; an event may be freed as soon as it is sent, even
  * before the waiters it woke have run. */
 void gs_event_free(gs_event *ev);
@@ -172,8 +172,8 @@ int gs_event_poll(const gs_event *ev, void **value);
  * and waiters, served in arrival order. */
 typedef struct gs_queue gs_queue;
 
-gs_queue *gs_queue_new(size_t capacity);  /* NULL if out of memory */
-void gs_queue_free(gs_queue *q);          /* items left are not freed */
+gs_queue *gs_queue_new(size_t capacity); /* NULL if out of memory */
+void gs_queue_free(gs_queue *q);         /* items left are not freed */
 /* Append item, waiting while a bounded queue is full; with a getter
  * waiting, hand the item to it instead. 0, -ETIMEDOUT, -ECANCELED,
  * -ENOMEM. Switches only when full. */
@@ -406,8 +406,7 @@ void gs_offload_threads(unsigned n);
  * thread and, when it returns, call done(result, done_arg) from that
  * thread (done may be NULL), so done may block too. fn first runs once the
  * callback has returned to the loop. Never switches. 0 or -ENOMEM. */
-int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg),
-                  void *done_arg);
+int gs_call_green(gs_fn fn, void *arg, void (*done)(void *result, void *done_arg), void *done_arg);
 
 struct bufferevent;
 
@@ -466,9 +465,9 @@ enum {
 };
 
 typedef struct gs_app {
-    unsigned abi;      /* GS_ABI_VERSION, filled in by GS_APP */
-    const char *name;  /* for logs */
-    unsigned flags;    /* GS_APP_* */
+    unsigned abi;     /* GS_ABI_VERSION, filled in by GS_APP */
+    const char *name; /* for logs */
+    unsigned flags;   /* GS_APP_* */
     /* Once per worker, after fork. `args` is the text after ':' in the
      * mount (or ""), borrowed for the call. Store per-worker state in
      * *state. Return 0, or < 0 to stop start-up. Optional. */
@@ -482,9 +481,9 @@ typedef struct gs_app {
 
 /* Defines the one symbol a plugin exports, with the ABI version filled in:
  *     GS_APP(.name = "hello", .handle = handle);                         */
-#define GS_APP(...)                                                                \
-    __attribute__((visibility("default"))) const gs_app greenserve_app = {         \
-        .abi = GS_ABI_VERSION, __VA_ARGS__}
+#define GS_APP(...)                                                                                \
+    __attribute__((visibility("default")))                                                         \
+    const gs_app greenserve_app = {.abi = GS_ABI_VERSION, __VA_ARGS__}
 
 /* A WSGI environ value: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO,
  * QUERY_STRING, SERVER_PROTOCOL, SERVER_NAME, SERVER_PORT, REMOTE_ADDR,

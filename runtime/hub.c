@@ -34,19 +34,19 @@ struct rt_link {
 struct rt_hub {
     struct event_base *base;
     gs_thread *current;
-    gs_thread root;          /* the OS thread's own stack */
-    gs_thread loop;          /* runs event_base_loop */
+    gs_thread root;                     /* the OS thread's own stack */
+    gs_thread loop;                     /* runs event_base_loop */
     gs_thread *ready_head, *ready_tail; /* this batch */
     gs_thread *next_head, *next_tail;   /* woken since: the next batch */
     gs_thread *intr_head;               /* threads in an interruptible wait */
     rt_stack_pool stacks;
-    unsigned live;           /* spawned green threads not yet dead */
-    int pending;             /* waits with no libevent event of their own */
-    int internal;            /* our own registered events (fd table...) */
+    unsigned live; /* spawned green threads not yet dead */
+    int pending;   /* waits with no libevent event of their own */
+    int internal;  /* our own registered events (fd table...) */
     unsigned batches;
     bool stop;
-    bool root_in_run;        /* root is inside gs_hub_run */
-    bool draining;           /* rt_hub_drain was called */
+    bool root_in_run; /* root is inside gs_hub_run */
+    bool draining;    /* rt_hub_drain was called */
     struct {
         int64_t ms;               /* 0: free */
         const struct timeval *tv; /* libevent's handle for it */
@@ -186,8 +186,7 @@ static inline __attribute__((always_inline)) void schedule(rt_hub *h)
 
 static bool has_work(rt_hub *h)
 {
-    int n = event_base_get_num_events(h->base, EVENT_BASE_COUNT_ADDED |
-                                                   EVENT_BASE_COUNT_ACTIVE |
+    int n = event_base_get_num_events(h->base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE |
                                                    EVENT_BASE_COUNT_VIRTUAL);
     return n > h->internal || h->pending > 0;
 }

@@ -27,27 +27,27 @@ typedef struct rt_link rt_link;
 enum rt_state { RT_READY, RT_RUNNING, RT_WAITING, RT_DEAD };
 
 struct gs_thread {
-    rt_fctx ctx;            /* where to resume it */
+    rt_fctx ctx; /* where to resume it */
     rt_hub *hub;
-    rt_stack *stack;        /* NULL for the root and once dead */
+    rt_stack *stack; /* NULL for the root and once dead */
     gs_fn fn;
     void *arg;
     void *result;
     enum rt_state state;
-    bool cancelled;         /* gs_kill'd: every wait returns -ECANCELED */
-    bool detached;          /* freed at exit, nobody joins */
-    bool uninterruptible;   /* the current wait ignores kill (offload) */
-    bool interruptible;     /* the current wait ends on rt_interrupt, drain */
-    int interrupt;          /* rt_interrupt's error, sticky; 0 = none */
+    bool cancelled;       /* gs_kill'd: every wait returns -ECANCELED */
+    bool detached;        /* freed at exit, nobody joins */
+    bool uninterruptible; /* the current wait ignores kill (offload) */
+    bool interruptible;   /* the current wait ends on rt_interrupt, drain */
+    int interrupt;        /* rt_interrupt's error, sticky; 0 = none */
     /* Links in the hub's list of interruptible waits. */
     gs_thread *intr_prev, *intr_next;
-    gs_thread *run_next;    /* run queue link */
-    rt_waitq *wq;           /* the queue it is parked on, if any */
+    gs_thread *run_next; /* run queue link */
+    rt_waitq *wq;        /* the queue it is parked on, if any */
     gs_thread *wq_prev, *wq_next;
-    int wake;               /* what the current wait returns */
-    void *wait_data;        /* a value handed over by the waker */
-    int64_t deadline;       /* absolute gs_now_ms bound on waits; 0 = none */
-    struct event timer;     /* the current wait's timeout */
+    int wake;           /* what the current wait returns */
+    void *wait_data;    /* a value handed over by the waker */
+    int64_t deadline;   /* absolute gs_now_ms bound on waits; 0 = none */
+    struct event timer; /* the current wait's timeout */
     rt_waitq joiners;
     rt_link *links;
     void *asan_fake_stack;
@@ -78,7 +78,10 @@ void rt_wake(gs_thread *t, int result);
 /* Wake the longest waiter / every waiter of q. Return how many woke. */
 int rt_wake_one(rt_waitq *q, int result);
 int rt_wake_all(rt_waitq *q, int result);
-static inline bool rt_waitq_empty(const rt_waitq *q) { return q->head == NULL; }
+static inline bool rt_waitq_empty(const rt_waitq *q)
+{
+    return q->head == NULL;
+}
 
 /* As rt_wait, but the wait is interruptible: it also ends with the
  * thread's interrupt error (rt_interrupt) or, once the hub drains, with

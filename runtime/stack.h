@@ -10,21 +10,21 @@
 #include <stddef.h>
 
 typedef struct rt_stack {
-    char *map;              /* the mapping; its first page is the guard */
+    char *map; /* the mapping; its first page is the guard */
     size_t map_size;
-    struct rt_stack *next;  /* free list link while pooled */
+    struct rt_stack *next; /* free list link while pooled */
     unsigned valgrind_id;
 } rt_stack;
 
 typedef struct rt_stack_pool {
     rt_stack *free;
     size_t nfree;
-    size_t max_free;        /* stacks kept for reuse; more are unmapped */
-    size_t size;            /* usable size of the stacks handed out */
+    size_t max_free; /* stacks kept for reuse; more are unmapped */
+    size_t size;     /* usable size of the stacks handed out */
 } rt_stack_pool;
 
 #define RT_STACK_DEFAULT (64 * 1024)
-#define RT_STACK_MIN (16 * 1024)
+#define RT_STACK_MIN     (16 * 1024)
 
 void rt_stack_pool_init(rt_stack_pool *p, size_t size);
 /* Change the size of stacks handed out from now on; pooled ones are freed. */

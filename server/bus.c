@@ -23,10 +23,10 @@
 #include "runtime/log.h"
 #include "server/redis_bus.h"
 
-#define BUS_HISTORY   1024                 /* per channel: runtime/chan.c's default ring */
-#define BUS_HIST_MAX  (1024 * 1024)        /* payload bytes kept per channel */
-#define BUS_OUT_LIMIT (8 * 1024 * 1024)    /* queued for one worker past its replay */
-#define BUS_FRAME_MAX (16 * 1024 * 1024)   /* a longer frame is a broken peer */
+#define BUS_HISTORY   1024               /* per channel: runtime/chan.c's default ring */
+#define BUS_HIST_MAX  (1024 * 1024)      /* payload bytes kept per channel */
+#define BUS_OUT_LIMIT (8 * 1024 * 1024)  /* queued for one worker past its replay */
+#define BUS_FRAME_MAX (16 * 1024 * 1024) /* a longer frame is a broken peer */
 #define HEAD_LEN      (4 + 1 + 8 + 8 + 2)
 #define NAME_MAX_LEN  255
 #define BUCKETS       4096
@@ -118,11 +118,11 @@ typedef struct bchan {
 
 typedef struct peer {
     struct peer *prev, *next;
-    int fd;         /* -1 once closed */
+    int fd; /* -1 once closed */
     pid_t pid;
     struct evbuffer *in, *out;
-    size_t limit;   /* BUS_OUT_LIMIT past what the replay queued */
-    bool want_out;  /* EPOLLOUT registered */
+    size_t limit;  /* BUS_OUT_LIMIT past what the replay queued */
+    bool want_out; /* EPOLLOUT registered */
 } peer;
 
 struct srv_bus {

@@ -20,9 +20,9 @@
 #include "runtime/log.h"
 #include "server/scoreboard.h"
 
-#define FEED         "gs:bus"
-#define BACKOFF_MIN  100
-#define BACKOFF_MAX  2000
+#define FEED        "gs:bus"
+#define BACKOFF_MIN 100
+#define BACKOFF_MAX 2000
 
 /* KEYS: the counter, the stream. ARGV: name, data, the clock in us (a
  * new channel's counter starts there, the embedded bus's rule). */
@@ -74,10 +74,22 @@ static void link_epoll(link *l)
     l->in_epoll = true;
 }
 
-static void add_read(void *p) { ((link *)p)->rd = true, link_epoll(p); }
-static void del_read(void *p) { ((link *)p)->rd = false, link_epoll(p); }
-static void add_write(void *p) { ((link *)p)->wr = true, link_epoll(p); }
-static void del_write(void *p) { ((link *)p)->wr = false, link_epoll(p); }
+static void add_read(void *p)
+{
+    ((link *)p)->rd = true, link_epoll(p);
+}
+static void del_read(void *p)
+{
+    ((link *)p)->rd = false, link_epoll(p);
+}
+static void add_write(void *p)
+{
+    ((link *)p)->wr = true, link_epoll(p);
+}
+static void del_write(void *p)
+{
+    ((link *)p)->wr = false, link_epoll(p);
+}
 
 static void cleanup(void *p)
 {
@@ -109,8 +121,8 @@ static void note_down(srv_redis *r)
     r->was_up = false;
     if (r->logged_down)
         return;
-    rt_log("bus: redis://%s:%d unreachable: publishes fail until it is back; reconnecting",
-           r->host, r->port);
+    rt_log("bus: redis://%s:%d unreachable: publishes fail until it is back; reconnecting", r->host,
+           r->port);
     r->logged_down = true;
 }
 
@@ -289,8 +301,8 @@ int srv_redis_publish(srv_redis *r, const char *name, const void *data, size_t l
     *a = (answer_to){.fd = fd, .pid = pid, .token = token};
     char clock[24];
     snprintf(clock, sizeof(clock), "%llu", (unsigned long long)now_us());
-    if (redisAsyncCommand(r->cmd.ac, on_published, a, "EVAL %s 2 gs:n:%s gs:s:%s %s %b %s",
-                          SCRIPT, name, name, name, data, len, clock) != REDIS_OK) {
+    if (redisAsyncCommand(r->cmd.ac, on_published, a, "EVAL %s 2 gs:n:%s gs:s:%s %s %b %s", SCRIPT,
+                          name, name, name, data, len, clock) != REDIS_OK) {
         free(a);
         return -ENOTCONN;
     }

@@ -51,8 +51,10 @@ static int send_msg(int port, const char *room, const char *text, long long *id)
 static int start_poll(int port, const char *room, long long after)
 {
     char req[256];
-    int n = snprintf(req, sizeof(req), "GET /chat/poll?room=%s&after=%lld&timeout=20 HTTP/1.1\r\n"
-                     "Host: t\r\n\r\n", room, after);
+    int n = snprintf(req, sizeof(req),
+                     "GET /chat/poll?room=%s&after=%lld&timeout=20 HTTP/1.1\r\n"
+                     "Host: t\r\n\r\n",
+                     room, after);
     int fd = ts_connect(port);
     cr_assert_eq(ts_send(fd, req, (size_t)n), 0);
     return fd;

@@ -136,8 +136,7 @@ Test(status, json_per_worker)
         cr_assert_geq(field(json, pids[i], "heartbeat_age_ms"), 0, "%s", json);
     }
     /* The embedded bus: both workers connect to it right after fork. */
-    cr_assert(strstr(json, "\"bus\":{\"kind\":\"embedded\",\"state\":\"connected\","), "%s",
-              json);
+    cr_assert(strstr(json, "\"bus\":{\"kind\":\"embedded\",\"state\":\"connected\","), "%s", json);
     cr_assert(until_bus("\"workers\":2}", 3000), "%s", ts_body(resp));
     /* RSS comes from /proc, read by the master each second. */
     cr_assert(until(pids[0], "rss_bytes", 100000, 3000), "%s", ts_body(resp));

@@ -68,7 +68,7 @@ static void *sleep_long(void *arg)
 {
     int *res = arg;
     *res = gs_sleep(10000);
-    res[1] = gs_sleep(1);    /* still cancelled */
+    res[1] = gs_sleep(1); /* still cancelled */
     return NULL;
 }
 
@@ -209,7 +209,7 @@ Test(hub, stop_ends_run_with_events_pending, .timeout = 5)
 static void *waits_forever(void *arg)
 {
     (void)arg;
-    return (void *)(long)gs_sleep(-1 + 0) ; /* yield, returns */
+    return (void *)(long)gs_sleep(-1 + 0); /* yield, returns */
 }
 
 Test(hub, run_from_green_thread_is_refused)
