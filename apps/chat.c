@@ -274,8 +274,9 @@ static bool room_param(gs_request *r, char chan[sizeof(CHAN_PREFIX) + MAX_ROOM])
     bool ok = *v != '\0';
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         ok = ok && *p >= 0x20 && *p != 0x7f;
+    memcpy(chan, CHAN_PREFIX, sizeof(CHAN_PREFIX) - 1);
     if (ok)
-        snprintf(chan, sizeof(CHAN_PREFIX) + MAX_ROOM, CHAN_PREFIX "%s", v);
+        memcpy(chan + sizeof(CHAN_PREFIX) - 1, v, strlen(v) + 1);
     else
         answer_text(r, 400, "room: 1 to 200 bytes, no control characters\n");
     return ok;
@@ -293,6 +294,20 @@ static bool parse_id(const char *s, uint64_t *id)
         return false;
     *id = v;
     return true;
+}
+
+/* v in decimal at dst (room for 20 digits); the end. Once per event per
+ * stream: cheaper than snprintf. */
+static char *put_u64(char *dst, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    while (n > 0)
+        *dst++ = tmp[--n];
+    return dst;
 }
 
 /* ---- JSON strings ---- */
@@ -719,8 +734,10 @@ static size_t line_len(const char *p, const char *end)
  * joins them with LF), then the blank line that ends the event. */
 static void stage_event(stage *st, const gs_chan_msg *m)
 {
-    char id[32];
-    stage_put(st, id, (size_t)snprintf(id, sizeof(id), "id: %llu\n", (unsigned long long)m->id));
+    char id[32] = "id: ";
+    char *id_end = put_u64(id + 4, m->id);
+    *id_end++ = '\n';
+    stage_put(st, id, (size_t)(id_end - id));
     const char *p = m->data, *end = m->data + m->len;
     for (;;) {
         size_t n = line_len(p, end);
@@ -817,9 +834,10 @@ static int events(gs_request *r, chat *c)
         return -ENOMEM;
     s.mark = s.room->total;
     c->streams++;
-    char hello[48];
-    int n = snprintf(hello, sizeof(hello), "retry: %lld\n\n", (long long)c->cfg.retry_ms);
-    int err = stream_write(c, &s, hello, (size_t)n);
+    char hello[32] = "retry: ";
+    char *end = put_u64(hello + 7, (uint64_t)c->cfg.retry_ms);
+    memcpy(end, "\n\n", 2);
+    int err = stream_write(c, &s, hello, (size_t)(end + 2 - hello));
     while (err >= 0)
         err = stream_step(c, &s, &cursor);
     c->streams--;
