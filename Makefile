@@ -150,4 +150,39 @@ format-check:
 clean:
 	rm -rf build build-san
 
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`: the executable, the
+# header and greenserve.pc for plugins, the example apps, the man page and
+# the annotated config (its app paths rewritten to where the apps go).
+BINDIR  := $(PREFIX)/bin
+INCDIR  := $(PREFIX)/include
+LIBDIR  := $(PREFIX)/lib
+APPDIR  := $(LIBDIR)/greenserve/apps
+PCDIR   := $(LIBDIR)/pkgconfig
+MANDIR  := $(PREFIX)/share/man/man1
+DOCDIR  := $(PREFIX)/share/doc/greenserve
+VERSION  = $(shell sed -n 's/^\#define CFG_VERSION *"\(.*\)"/\1/p' config/options.h)
+ABI      = $(shell sed -n 's/^\#define GS_ABI_VERSION *//p' include/greenserve.h)
+
+.PHONY: uninstall
+install: $(BIN) $(APPS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(APPDIR) \
+	    $(DESTDIR)$(PCDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/greenserve
+	install -m 644 include/greenserve.h $(DESTDIR)$(INCDIR)/greenserve.h
+	install -m 755 $(APPS) $(DESTDIR)$(APPDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@ABI_VERSION@|$(ABI)|' \
+	    packaging/greenserve.pc.in > $(DESTDIR)$(PCDIR)/greenserve.pc
+	chmod 644 $(DESTDIR)$(PCDIR)/greenserve.pc
+	install -m 644 packaging/greenserve.1 $(DESTDIR)$(MANDIR)/greenserve.1
+	sed 's|/usr/lib/greenserve/apps|$(APPDIR)|' packaging/greenserve.ini \
+	    > $(DESTDIR)$(DOCDIR)/greenserve.ini
+	chmod 644 $(DESTDIR)$(DOCDIR)/greenserve.ini
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/greenserve $(DESTDIR)$(INCDIR)/greenserve.h \
+	    $(DESTDIR)$(PCDIR)/greenserve.pc $(DESTDIR)$(MANDIR)/greenserve.1 \
+	    $(DESTDIR)$(DOCDIR)/greenserve.ini \
+	    $(patsubst $(BUILD)/apps/%,$(DESTDIR)$(APPDIR)/%,$(APPS))
+	-rmdir $(DESTDIR)$(APPDIR) $(DESTDIR)$(LIBDIR)/greenserve $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
