@@ -22,6 +22,7 @@
 #include "server/listen.h"
 #include "server/logs.h"
 #include "server/master.h"
+#include "server/newapp.h"
 #include "server/privs.h"
 #include "server/status.h"
 #include "server/worker.h"
@@ -218,6 +219,8 @@ static void cleanup(startup *st)
 
 int main(int argc, char **argv)
 {
+    if (srv_newapp_wanted(argc, argv))
+        return srv_newapp_run(argc, argv);
     startup st = {
         .argc = argc, .argv = argv, .logs = {.error_fd = 2, .access_fd = -1}, .ready_fd = -1};
     char err[512];
