@@ -1,0 +1,131 @@
+/* Shipping: `make install` into a staging DESTDIR, then what a user does
+ * out of the tree -- `greenserve new-app demo`, `make` against the staged
+ * greenserve.pc, the staged executable serving the new plugin, answered
+ * through curl. And the man page renders without a groff warning. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/server.h"
+
+static ts_server srv;
+static char stage[64], work[64], root[PATH_MAX];
+static char out[16384];
+
+/* make, run from make test, would inherit its jobserver and level. */
+#define CLEAN_MAKE "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory"
+
+static void setup(void)
+{
+    cr_assert_not_null(getcwd(root, sizeof(root)));
+    strcpy(stage, "/tmp/gs-stage-XXXXXX");
+    strcpy(work, "/tmp/gs-newapp-XXXXXX");
+    cr_assert_not_null(mkdtemp(stage));
+    cr_assert_not_null(mkdtemp(work));
+}
+
+static void teardown(void)
+{
+    ts_stop(&srv, 5000);
+    ts_sh(out, sizeof(out), "rm -rf '%s' '%s'", stage, work);
+}
+
+TestSuite(install, .init = setup, .fini = teardown, .timeout = 120);
+
+/* The tree being tested is the one installed: the sanitized build when
+ * make test runs with SANITIZE=1. */
+static void install_staged(void)
+{
+    int sanitize = strcmp(ts_build_dir(), "build-san") == 0;
+    int st = ts_sh(out, sizeof(out), CLEAN_MAKE " -s -C '%s' install DESTDIR='%s' PREFIX=/usr%s",
+                   root, stage, sanitize ? " SANITIZE=1" : "");
+    cr_assert_eq(st, 0, "make install: %s", out);
+}
+
+static bool staged(const char *path)
+{
+    char full[256];
+    snprintf(full, sizeof(full), "%s/usr/%s", stage, path);
+    return access(full, F_OK) == 0;
+}
+
+Test(install, puts_every_file_under_destdir_and_uninstall_removes_them)
+{
+    install_staged();
+    const char *files[] = {"bin/greenserve",
+                           "include/greenserve.h",
+                           "lib/pkgconfig/greenserve.pc",
+                           "lib/greenserve/apps/hello.so",
+                           "share/man/man1/greenserve.1",
+                           "share/doc/greenserve/greenserve.ini",
+                           NULL};
+    for (const char **f = files; *f; f++)
+        cr_assert(staged(*f), "%s not installed", *f);
+    cr_assert_eq(ts_sh(out, sizeof(out), "grep -c /usr/lib/greenserve/apps/hello.so '%s/usr/%s'",
+                       stage, "share/doc/greenserve/greenserve.ini"),
+                 0, "the example config names the installed apps: %s", out);
+    cr_assert_eq(ts_sh(out, sizeof(out),
+                       CLEAN_MAKE " -s -C '%s' uninstall DESTDIR='%s' PREFIX=/usr", root, stage),
+                 0, "%s", out);
+    for (const char **f = files; *f; f++)
+        cr_assert_not(staged(*f), "%s left by uninstall", *f);
+}
+
+/* pkg-config as a user would run it, pointed at the staging tree: the
+ * sysroot makes -I/usr/include read -I$stage/usr/include. */
+static void build_new_app(void)
+{
+    int st =
+        ts_sh(out, sizeof(out), "cd '%s' && '%s/usr/bin/greenserve' new-app demo", work, stage);
+    cr_assert_eq(st, 0, "new-app: %s", out);
+    st = ts_sh(out, sizeof(out),
+               "cd '%s' && PKG_CONFIG_PATH='%s/usr/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s' "
+               "CFLAGS='-O2 -Wall -Wextra -Werror' " CLEAN_MAKE,
+               work, stage, stage);
+    cr_assert_eq(st, 0, "make of the new app: %s", out);
+    cr_assert(strstr(out, stage), "compiled against the staged header: %s", out);
+}
+
+Test(install, new_app_builds_out_of_tree_and_the_installed_server_serves_it)
+{
+    install_staged();
+    build_new_app();
+    char exe_dir[96], plugin[96];
+    snprintf(exe_dir, sizeof(exe_dir), "%s/usr/bin", stage);
+    snprintf(plugin, sizeof(plugin), "/app=%s/demo.so", work);
+    setenv("GS_BUILD", exe_dir, 1); /* ts_start runs $GS_BUILD/greenserve */
+    cr_assert_eq(ts_start(&srv, (const char *[]){"--workers", "1", plugin, NULL}), 0,
+                 "the installed greenserve did not start with the new app");
+    int st =
+        ts_sh(out, sizeof(out), "curl -sS --max-time 5 http://127.0.0.1:%d/app/hi/there", srv.port);
+    cr_assert_eq(st, 0, "curl: %s", out);
+    cr_assert_str_eq(out, "Hello from demo! You asked for /hi/there\n");
+}
+
+Test(install, new_app_refuses_to_overwrite)
+{
+    char build_exe[PATH_MAX + 32];
+    snprintf(build_exe, sizeof(build_exe), "%s/%s/greenserve", root, ts_build_dir());
+    ts_sh(out, sizeof(out), "cd '%s' && echo keep > demo.c", work);
+    int st = ts_sh(out, sizeof(out), "cd '%s' && '%s' new-app demo", work, build_exe);
+    cr_assert_eq(st, 2, "%s", out);
+    cr_assert(strstr(out, "demo.c") && strstr(out, "not overwritten"), "%s", out);
+    cr_assert_eq(ts_sh(out, sizeof(out), "cd '%s' && cat demo.c && ls", work), 0);
+    cr_assert_str_eq(out, "keep\ndemo.c\n", "nothing written, nothing replaced");
+    st = ts_sh(out, sizeof(out), "cd '%s' && '%s' new-app 'x/y'", work, build_exe);
+    cr_assert_eq(st, 2, "a name that is not an identifier: %s", out);
+}
+
+Test(install, man_page_renders_without_warnings)
+{
+    int st = ts_sh(out, sizeof(out), "groff -ww -man -Tutf8 -z '%s/packaging/greenserve.1'", root);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_str_eq(out, "", "groff warnings");
+    st = ts_sh(out, sizeof(out),
+               "MANWIDTH=80 man --warnings -l '%s/packaging/greenserve.1' >/dev/null", root);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_str_eq(out, "", "man warnings");
+}
