@@ -1,6 +1,6 @@
 // The chat page of apps/chat.so in a real browser: headless Chromium,
-// driven by playwright-core. Starts greenserve (a master and one worker)
-// with chat.so on a free port, opens the page in two tabs, types a
+// driven by playwright-core. Starts greenserve (a master and two workers,
+// so tabs meet across the bus) with chat.so on a free port, opens the page in two tabs, types a
 // message in one and waits for it in the other: over EventSource, over
 // forced long-poll, with one tab of each, and across a reload (SIGHUP),
 // whose draining worker sends the tabs to the new one. Exits non-zero on
@@ -27,11 +27,11 @@ function ok(what) {
   console.log(`ok ${passed} - ${what}`);
 }
 
-// greenserve on 127.0.0.1:0, a master and one worker; `port` resolves
+// greenserve on 127.0.0.1:0, a master and two workers; `port` resolves
 // once its log says where it listens.
 function startServer() {
   const server = spawn(join(build, 'greenserve'),
-    ['--workers', '1', '--bind', '127.0.0.1:0', `/chat=${join(build, 'apps', 'chat.so')}`],
+    ['--workers', '2', '--bind', '127.0.0.1:0', `/chat=${join(build, 'apps', 'chat.so')}`],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = new Promise((resolvePort, reject) => {
@@ -49,9 +49,9 @@ function startServer() {
   return { server, port, log: () => log };
 }
 
-// Resolves once the log matches re, checking every 50 ms.
-async function logShows(log, re, what) {
-  for (const end = Date.now() + WAIT_MS; !re.test(log());)
+// Resolves once the log matches re (a /g one) n times, checking every 50 ms.
+async function logShows(log, re, what, n = 1) {
+  for (const end = Date.now() + WAIT_MS; (log().match(re) || []).length < n;)
     if (Date.now() > end)
       throw new Error(`no "${what}" in greenserve's log`);
     else
@@ -143,9 +143,9 @@ async function closeTabs(tabs) {
 // tabs come back on their own, to the new worker.
 async function acrossReload(server, log, tabs) {
   server.kill('SIGHUP');
-  await logShows(log, /generation 2 ready/, 'generation 2 ready');
-  await logShows(log, /worker \d+ \(generation 1\) stopped/, 'generation 1 stopped');
-  ok('SIGHUP: the old worker drained and stopped, though both tabs were connected to it');
+  await logShows(log, /generation 2 ready/g, 'generation 2 ready');
+  await logShows(log, /worker \d+ \(generation 1\) stopped/g, 'generation 1 stopped', 2);
+  ok('SIGHUP: the old workers drained and stopped, though both tabs were connected to them');
   const [a, b] = tabs;
   const after = `after the reload ${Date.now()}`;
   await say(a, after);

@@ -597,8 +597,9 @@ static int worker_conn(long long *pid)
     return fd;
 }
 
-/* Through the master's bus. */
-Test(chat, a_send_on_one_worker_reaches_a_poll_on_another, .timeout = 15)
+/* Through the master's bus: a poll and then a stream on one worker get
+ * what sends on another published, with the same ids. */
+Test(chat, a_send_on_one_worker_reaches_clients_of_another, .timeout = 15)
 {
     start_with("2", "");
     long long pa, pb = 0;
@@ -618,6 +619,16 @@ Test(chat, a_send_on_one_worker_reaches_a_poll_on_another, .timeout = 15)
     snprintf(want, sizeof(want),
              "{\"messages\":[{\"id\":%lld,\"data\":\"across\"}],\"last\":%lld}\n", id, id);
     cr_assert_str_eq(ts_body(resp), want);
-    close(fa);
+
+    const char *events_req = "GET /chat/events?room=x&after=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert_eq(ts_send(fa, events_req, strlen(events_req)), 0);
+    sse s = {.fd = fa, .cap = 1 << 16};
+    s.buf = calloc(1, s.cap);
+    snprintf(want, sizeof(want), "id: %lld\ndata: across\n\n", id);
+    cr_assert(sse_until(&s, want, 3000), "%s", s.buf); /* from the ring */
+    cr_assert_eq(post_on(fb, "x", "and more", 8), 200, "%s", resp);
+    snprintf(want, sizeof(want), "id: %lld\ndata: and more\n\n", id + 1);
+    cr_assert(sse_until(&s, want, 3000), "%s", s.buf);
+    sse_close(&s);
     close(fb);
 }
