@@ -17,6 +17,7 @@
 
 #include "config/options.h"
 #include "runtime/log.h"
+#include "server/activation.h"
 #include "server/daemon.h"
 #include "server/generation.h"
 #include "server/listen.h"
@@ -69,6 +70,22 @@ static void raise_fd_limit(const startup *st)
                want, (unsigned long long)rl.rlim_cur);
 }
 
+/* Sockets passed by systemd replace every --bind (and --reuse-port). */
+static int adopt_all(startup *st, int n)
+{
+    char err[512];
+    st->listeners = calloc(n, sizeof(*st->listeners));
+    if (!st->listeners)
+        return refuse(st, "out of memory");
+    for (int i = 0; i < n; i++) {
+        int fd = SRV_ACTIVATION_FIRST_FD + i;
+        if (srv_activation_adopt(&st->listeners[i], fd, err, sizeof(err)) < 0)
+            return refuse(st, err);
+        st->nlisteners++;
+    }
+    return 0;
+}
+
 /* With --reuse-port, a master only binds its TCP sockets (holding their
  * ports): each worker listens on its own. */
 static int bind_all(startup *st)
@@ -76,10 +93,12 @@ static int bind_all(startup *st)
     char err[512];
     const cfg_settings *s = settings(st);
     bool reserve = s->reuse_port && s->workers > 0;
-    st->listeners = calloc(s->nbinds, sizeof(*st->listeners));
-    if (!st->listeners)
+    int passed = srv_activation_count();
+    if (passed > 0 && adopt_all(st, passed) != 0)
+        return CFG_EXIT_USAGE;
+    if (!passed && !(st->listeners = calloc(s->nbinds, sizeof(*st->listeners))))
         return refuse(st, "out of memory");
-    for (size_t i = 0; i < s->nbinds; i++) {
+    for (size_t i = 0; !passed && i < s->nbinds; i++) {
         const cfg_bind *b = &s->binds[i];
         int r = reserve && !b->is_unix
                     ? srv_listen_bind(&st->listeners[i], b, true, 0, err, sizeof(err))
