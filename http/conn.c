@@ -700,6 +700,13 @@ static void conn_end(http_conn *c)
         http_conn_flush(c, NULL, 0);
     if (!c->dead && !c->hup && unread_input(c))
         linger(c);
+    if (c->dead || gs_cancelled()) {
+        /* Nothing more will reach this client: reset instead of leaving
+         * the kernel holding what it could not send (megabytes for a
+         * stalled stream) until the peer reads or goes away. */
+        struct linger reset = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    }
     rt_io_notify(c->fd, NULL, NULL);
     disarm_late_flush(c);
     gs_close(c->fd);
