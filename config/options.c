@@ -52,6 +52,7 @@ static const option_row rows[] = {
     {"workers", K_COUNT0, AT(workers), "N", "worker processes; 0 = one process, no master",
      "the number of CPUs"},
     {"threads", K_COUNT0, AT(threads), "M", "OS threads per worker for apps not GS_APP_GREEN"},
+    {"green-libc", K_FLAG, AT(green_libc), NULL, "blocking libc calls park the green thread"},
     {"reuse-port", K_FLAG, AT(reuse_port), NULL, "a SO_REUSEPORT socket per worker (TCP)"},
     {"timeout", K_TIMEOUT, AT(timeout_ms), "TIME", "kill a worker whose hub stalls this long"},
     {"graceful-timeout", K_DURATION, AT(graceful_timeout_ms), "TIME",

@@ -56,6 +56,7 @@ typedef struct cfg_settings {
     int64_t graceful_timeout_ms; /* how long a stop or a retirement waits */
     unsigned workers;            /* worker processes; 0 = one process, no master */
     unsigned threads;            /* OS threads per worker for non-green apps; 0 = none */
+    bool green_libc;             /* blocking libc calls on green threads park them */
     bool reuse_port;             /* a SO_REUSEPORT socket per worker (TCP) */
     int64_t timeout_ms;          /* watchdog: a hub silent this long is killed */
     unsigned max_requests;       /* recycle a worker past this (+ jitter); 0 = off */

@@ -23,6 +23,7 @@
 
 #include "http/http.h"
 #include "runtime/hub.h"
+#include "runtime/greenlibc.h"
 #include "server/bus.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
@@ -547,6 +548,7 @@ int srv_worker_run(const srv_worker_args *a)
     w.site.limits = a->settings->limits;
     w.site.access_log_fd = a->logs ? a->logs->access_fd : -1;
     w.site.threads = a->settings->threads;
+    rt_greenlibc_enable(a->settings->green_libc);
     w.hub = rt_hub_get();
     w.wake = gs_sem_new(0);
     if (!w.hub || !w.wake || index_fds(&w) < 0) {
