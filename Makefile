@@ -134,6 +134,10 @@ run: all
 bench-runtime: all $(BUILD)/bench/bench_runtime
 	$(BUILD)/bench/bench_runtime
 
+.PHONY: bench-greenlibc
+bench-greenlibc: all $(BUILD)/bench/bench_greenlibc
+	$(BUILD)/bench/bench_greenlibc
+
 bench-http: all $(BENCH_BIN)
 	bench/bench-http.sh $(BUILD)
 
