@@ -164,6 +164,7 @@ APPDIR  := $(LIBDIR)/greenserve/apps
 PCDIR   := $(LIBDIR)/pkgconfig
 MANDIR  := $(PREFIX)/share/man/man1
 DOCDIR  := $(PREFIX)/share/doc/greenserve
+UNITDIR := $(LIBDIR)/systemd/system
 VERSION  = $(shell sed -n 's/^\#define CFG_VERSION *"\(.*\)"/\1/p' config/options.h)
 ABI      = $(shell sed -n 's/^\#define GS_ABI_VERSION *//p' include/greenserve.h)
 
@@ -181,11 +182,16 @@ install: $(BIN) $(APPS)
 	sed 's|/usr/lib/greenserve/apps|$(APPDIR)|' packaging/greenserve.ini \
 	    > $(DESTDIR)$(DOCDIR)/greenserve.ini
 	chmod 644 $(DESTDIR)$(DOCDIR)/greenserve.ini
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in greenserve.service greenserve.socket; do \
+	    sed 's|/usr/bin/greenserve|$(BINDIR)/greenserve|' packaging/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/greenserve $(DESTDIR)$(INCDIR)/greenserve.h \
 	    $(DESTDIR)$(PCDIR)/greenserve.pc $(DESTDIR)$(MANDIR)/greenserve.1 \
-	    $(DESTDIR)$(DOCDIR)/greenserve.ini \
+	    $(DESTDIR)$(DOCDIR)/greenserve.ini $(DESTDIR)$(UNITDIR)/greenserve.service \
+	    $(DESTDIR)$(UNITDIR)/greenserve.socket \
 	    $(patsubst $(BUILD)/apps/%,$(DESTDIR)$(APPDIR)/%,$(APPS))
 	-rmdir $(DESTDIR)$(APPDIR) $(DESTDIR)$(LIBDIR)/greenserve $(DESTDIR)$(DOCDIR) 2>/dev/null
 
