@@ -449,12 +449,21 @@ static int green_poll(struct pollfd *fds, nfds_t n, int timeout)
     return r;
 }
 
+/* poll of no descriptor: a sleep. */
+static int poll_nothing(int timeout)
+{
+    if (gs_sleep(timeout) != -ECANCELED)
+        return 0;
+    errno = EINTR;
+    return -1;
+}
+
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    if (!GREEN() || timeout == 0 || n == 0)
-        return n == 0 && timeout > 0 && GREEN()
-                   ? (gs_sleep(timeout) == -ECANCELED ? (errno = EINTR, -1) : 0)
-                   : REAL(poll)(fds, n, timeout);
+    if (!GREEN() || timeout == 0 || (n == 0 && timeout < 0))
+        return REAL(poll)(fds, n, timeout);
+    if (n == 0)
+        return poll_nothing(timeout);
     int r = REAL(poll)(fds, n, 0);
     return r != 0 ? r : green_poll(fds, n, timeout);
 }

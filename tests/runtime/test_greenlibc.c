@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,4 +180,48 @@ Test(greenlibc, the_option_turns_it_on, .init = off)
     char err[256];
     cr_assert_eq(cfg_set(&s, "green-libc", "on", err, sizeof err), 0, "%s", err);
     cr_assert(s.green_libc);
+}
+
+typedef ssize_t (*recv_fn)(int, void *, size_t, int);
+
+Test(greenlibc, root_recv_with_rcvtimeo_is_libcs)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = {.tv_usec = 50000};
+    cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    recv_fn libc_recv = (recv_fn)dlsym(RTLD_NEXT, "recv");
+    char b[4];
+    int64_t t0 = gs_now_ms();
+    cr_assert_eq(recv(sv[0], b, 4, 0), -1);
+    int e = errno;
+    int64_t hooked = gs_now_ms() - t0;
+    cr_assert_eq(libc_recv(sv[0], b, 4, 0), -1);
+    cr_assert_eq(e, errno);
+    cr_assert_eq(e, EAGAIN);
+    cr_assert_geq(hooked, 45, "the root did not wait as libc does");
+}
+
+static void *green_connect_refused(void *arg)
+{
+    struct sockaddr_in *a = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(fd, (struct sockaddr *)a, sizeof *a), e = errno;
+    int fl = fcntl(fd, F_GETFL);
+    close(fd);
+    return (void *)(intptr_t)(r == -1 && e == ECONNREFUSED && !(fl & O_NONBLOCK));
+}
+
+Test(greenlibc, green_connect_reports_refusal_and_leaves_the_flags)
+{
+    /* A port nobody listens on: bound, never listened. */
+    int hold = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(hold, (struct sockaddr *)&a, len), 0);
+    cr_assert_eq(getsockname(hold, (struct sockaddr *)&a, &len), 0);
+    void *ok;
+    cr_assert_eq(gs_join(gs_spawn(green_connect_refused, &a), &ok, 2000), 0);
+    cr_assert_eq((intptr_t)ok, 1, "not ECONNREFUSED on a blocking socket");
+    close(hold);
 }
