@@ -146,3 +146,17 @@ Test(install, man_page_renders_without_warnings)
     cr_assert_eq(st, 0, "%s", out);
     cr_assert_str_eq(out, "", "man warnings");
 }
+
+/* An option added to the table (and so to --help) must be documented. */
+Test(install, man_page_names_every_option_of_help)
+{
+    int st = ts_sh(out, sizeof(out),
+                   "page=$(groff -man -Tascii -rLL=300n -P-cbou '%s/packaging/greenserve.1'); "
+                   "opts=$('%s/%s/greenserve' --help | grep -o '^  [-a-zA-Z, ]*--[a-z-]*' "
+                   "| sed 's/.*--//'); [ -n \"$opts\" ] || echo 'no option in --help'; "
+                   "for o in $opts; do "
+                   "printf '%%s' \"$page\" | grep -qF -- \"--$o\" || echo \"--$o\"; done",
+                   root, root, ts_build_dir());
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_str_eq(out, "", "options of --help missing from packaging/greenserve.1");
+}
