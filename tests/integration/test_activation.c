@@ -35,6 +35,9 @@ static void teardown(void)
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
     }
+    char sock[96];
+    snprintf(sock, sizeof(sock), "%s/http.sock", dir);
+    unlink(sock);
     unlink(log_path);
     rmdir(dir);
 }
@@ -114,6 +117,11 @@ static void serves_on_the_passed_socket(const char *workers)
     close(fd);
     get_hello(port);
     get_hello(port);
+    /* Every worker up before the stop, so that each logs its socket. */
+    ts_server watch = {.pid = child, .pidfd = -1};
+    size_t workers_n = strcmp(workers, "0") ? (size_t)atoi(workers) : 0;
+    cr_assert(ts_log_wait_count(&watch, log_path, 0, "ready (generation", workers_n, 5000),
+              "workers not ready");
     int status = stop();
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
     ts_read_file(log_path, text, sizeof(text));
@@ -145,4 +153,41 @@ Test(activation, a_passed_descriptor_that_is_not_listening_is_refused)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %#x", status);
     ts_read_file(log_path, text, sizeof(text));
     cr_assert(strstr(text, "socket activation: descriptor 3"), "%s", text);
+}
+
+/* The real thing where the Debian package systemd provides it: its
+ * "Listening on" line on stderr comes before it execs greenserve (same
+ * pid), so a request made then waits in the backlog. */
+Test(activation, systemd_socket_activate_on_a_unix_socket)
+{
+    if (access("/usr/bin/systemd-socket-activate", X_OK) != 0)
+        cr_skip_test("no systemd-socket-activate");
+    char sock[96], exe[256], app[256], line[256] = "";
+    snprintf(sock, sizeof(sock), "%s/http.sock", dir);
+    snprintf(exe, sizeof(exe), "%s/greenserve", ts_build_dir());
+    snprintf(app, sizeof(app), "/=%s/apps/hello.so", ts_build_dir());
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    child = fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(p[1], 2);
+        execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l", sock, exe,
+              "--workers", "1", "--error-log", log_path, app, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *err = fdopen(p[0], "r");
+    while (fgets(line, sizeof(line), err) && !strstr(line, "Listening on"))
+        ;
+    cr_assert(strstr(line, "Listening on"), "systemd-socket-activate said: %s", line);
+    int st = ts_sh(text, sizeof(text), "curl -sS --max-time 5 --unix-socket '%s' http://gs/", sock);
+    cr_assert_eq(st, 0, "curl: %s", text);
+    cr_assert_str_eq(text, "Hello, World!");
+    int status = stop();
+    fclose(err);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+    ts_read_file(log_path, text, sizeof(text));
+    cr_assert(strstr(text, "listening on unix:"), "%s", text);
 }
