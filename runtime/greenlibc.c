@@ -95,6 +95,26 @@ bool rt_greenlibc_enabled(void)
     return enabled;
 }
 
+/* Set with `enabled`, at worker start. */
+static int quiet_fds[4] = {-1, -1, -1, -1};
+
+void rt_greenlibc_quiet(int fd)
+{
+    for (size_t i = 0; fd >= 0 && i < sizeof quiet_fds / sizeof quiet_fds[0]; i++)
+        if (quiet_fds[i] < 0 || quiet_fds[i] == fd) {
+            quiet_fds[i] = fd;
+            return;
+        }
+}
+
+static bool is_quiet(int fd)
+{
+    for (size_t i = 0; i < sizeof quiet_fds / sizeof quiet_fds[0]; i++)
+        if (quiet_fds[i] == fd)
+            return true;
+    return false;
+}
+
 /* On a green thread: not the root, not the loop, and a hub exists (pool
  * and handler threads run their calls on the root or have no hub). */
 static bool on_green_thread(void)
@@ -202,6 +222,8 @@ static void check_file(enum kind k, int fd)
  * was killed. */
 static int file_wait(enum kind k, int fd, int what)
 {
+    if (is_quiet(fd))
+        return 0;
     struct pollfd p = {.fd = fd, .events = what == GS_READ ? POLLIN : POLLOUT};
     int ready = REAL(poll)(&p, 1, 0);
     check_file(k, fd);

@@ -14,4 +14,9 @@
 void rt_greenlibc_enable(bool on);
 bool rt_greenlibc_enabled(void);
 
+/* fd is one of the runtime's own log files, written from the hub on
+ * purpose: its calls go straight to libc, and are not logged as blocking.
+ * A few are kept (the error and access logs); fd < 0 is ignored. */
+void rt_greenlibc_quiet(int fd);
+
 #endif

@@ -549,6 +549,8 @@ int srv_worker_run(const srv_worker_args *a)
     w.site.access_log_fd = a->logs ? a->logs->access_fd : -1;
     w.site.threads = a->settings->threads;
     rt_greenlibc_enable(a->settings->green_libc);
+    rt_greenlibc_quiet(w.site.access_log_fd);
+    rt_greenlibc_quiet(rt_log_fd());
     w.hub = rt_hub_get();
     w.wake = gs_sem_new(0);
     if (!w.hub || !w.wake || index_fds(&w) < 0) {

@@ -77,6 +77,9 @@ Test(greenlibc, with_it_50_usleeps_of_1s_take_about_1s)
     int64_t took = together(50, "/b/?sleep", "slept\n");
     cr_assert_geq(took, 990);
     cr_assert_lt(took, 3000, "50 x 1 s took %lld ms", (long long)took);
+    /* The server's own log writes are not the plugin's blocking calls. */
+    cr_assert_eq(ts_log_count(srv.error_log, 0, "green-libc:"), 0u, "%s",
+                 (ts_read_file(srv.error_log, out, sizeof(out)), out));
 }
 
 Test(greenlibc, without_it_5_usleeps_are_serialised)
