@@ -143,13 +143,19 @@ static int app_key(reading *rd, const char *name, const char *value)
     return *slot ? 1 : fail(rd, rd->line, "out of memory");
 }
 
+/* Keys are the long options' names; INI habit writes green_libc for
+ * green-libc, so '_' is read as '-'. */
 static int option_key(reading *rd, const char *name, const char *value)
 {
     const char *kept = cfg_keep(rd->s, value);
-    char why[512];
+    char why[512], key[64];
     if (!kept)
         return fail(rd, rd->line, "out of memory");
-    if (cfg_set(rd->s, name, kept, why, sizeof(why)) < 0)
+    snprintf(key, sizeof(key), "%s", name);
+    for (char *p = key; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    if (cfg_set(rd->s, key, kept, why, sizeof(why)) < 0)
         return fail(rd, rd->line, why);
     return 1;
 }

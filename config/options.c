@@ -646,14 +646,15 @@ void cfg_usage(FILE *out, const char *prog)
     cfg_settings d;
     cfg_defaults(&d);
     fprintf(out,
-            "usage: %s [options] PREFIX=PATH.so[:ARGS] ...\n\n"
+            "usage: %s [options] PREFIX=PATH.so[:ARGS] ...\n"
+            "       %s new-app NAME   (write NAME.c and a Makefile to start an app)\n\n"
             "Serve HTTP/1.1 with the apps given, each mounted at a path prefix (the\n"
             "longest matching prefix wins; \"/\" catches the rest). ARGS goes to the\n"
             "app's init. SCRIPT_NAME is the prefix, PATH_INFO the rest of the path.\n"
             "Port 0 binds any free port (the log names it). Sizes take k, m, g\n"
             "suffixes; times are seconds (2.5, 2s) or 500ms.\n\n"
             "options:\n",
-            prog);
+            prog, prog);
     for (size_t i = 0; i < NROWS; i++) {
         char opt[64], def[64];
         snprintf(opt, sizeof(opt), "--%s%s%s", rows[i].name, rows[i].metavar ? " " : "",

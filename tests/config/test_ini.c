@@ -189,3 +189,10 @@ Test(ini, the_shipped_example_parses)
     cr_assert_eq(s.mounts[2].flags, GS_APP_GREEN);
     cr_assert_str_eq(s.status.text, "127.0.0.1:9191");
 }
+
+Test(ini, underscores_in_keys_read_as_dashes)
+{
+    cr_assert_eq(parse_text("green_libc = on\nmax_body = 2k\n[app:a]\nmount = /\npath = a.so\n"), CFG_RUN, "%s", err);
+    cr_assert(s.green_libc);
+    cr_assert_eq(s.limits.max_body, 2048);
+}
