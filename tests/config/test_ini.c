@@ -192,7 +192,8 @@ Test(ini, the_shipped_example_parses)
 
 Test(ini, underscores_in_keys_read_as_dashes)
 {
-    cr_assert_eq(parse_text("green_libc = on\nmax_body = 2k\n[app:a]\nmount = /\npath = a.so\n"), CFG_RUN, "%s", err);
+    cr_assert_eq(parse_text("green_libc = on\nmax_body = 2k\n[app:a]\nmount = /\npath = a.so\n"),
+                 CFG_RUN, "%s", err);
     cr_assert(s.green_libc);
     cr_assert_eq(s.limits.max_body, 2048);
 }
