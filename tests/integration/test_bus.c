@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/redis.h"
 #include "support/client.h"
 #include "support/server.h"
 
@@ -93,51 +94,11 @@ Test(bus, ids_continue_across_workers_and_a_new_one, .timeout = 20)
 
 /* ---- Redis ---- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, len), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t redis_start(int port)
-{
-    char p[16];
-    snprintf(p, sizeof(p), "%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", 1);
-        dup2(null, 1);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) { /* until it accepts */
-        int fd = ts_connect(port);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        usleep(20000);
-    }
-    cr_assert_fail("redis-server did not start");
-    return pid;
-}
-
-static void redis_stop(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 Test(bus, redis_carries_messages_between_instances_and_survives_a_restart, .timeout = 30)
 {
-    int rport = free_port();
-    pid_t redis = redis_start(rport);
+    int rport = ts_free_port();
+    pid_t redis = ts_redis_start(rport, 2000);
+    cr_assert_gt(redis, 0, "redis-server did not start");
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rport);
     ts_server a = {0}, b = {0};
@@ -158,14 +119,15 @@ Test(bus, redis_carries_messages_between_instances_and_survives_a_restart, .time
 
     /* Redis away: a send fails, a poll keeps waiting. */
     size_t from = ts_file_size(a.error_log);
-    redis_stop(redis);
+    ts_redis_stop(redis);
     cr_assert(ts_log_wait_from(&a, a.error_log, from, "unreachable", 5000));
     cr_assert_neq(send_msg(a.port, "r", "lost", &id), 200, "a send succeeded without Redis");
     fd = start_poll(b.port, "r", first);
     cr_assert_eq(ts_recv_response(fd, resp, sizeof(resp), false, 500), -1, "the poll ended");
 
     /* Back: the bus reconnects by itself and the poll gets the next one. */
-    redis = redis_start(rport);
+    redis = ts_redis_start(rport, 2000);
+    cr_assert_gt(redis, 0, "redis-server did not restart");
     cr_assert(ts_log_wait_from(&a, a.error_log, from, "bus: connected", 5000));
     cr_assert(ts_log_wait_from(&b, b.error_log, 0, "unreachable", 5000));
     for (int i = 0; i < 50 && send_msg(a.port, "r", "two", &id) != 200; i++)
@@ -175,5 +137,5 @@ Test(bus, redis_carries_messages_between_instances_and_survives_a_restart, .time
     close(fd);
     ts_stop(&a, 5000);
     ts_stop(&b, 5000);
-    redis_stop(redis);
+    ts_redis_stop(redis);
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "support/redis.h"
 #include "support/client.h"
 #include "support/server.h"
 
@@ -141,46 +142,18 @@ static pid_t redis_pid;
 
 static void redis_stop(void)
 {
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-    }
+    ts_redis_stop(redis_pid);
     redis_pid = 0;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, len), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 /* redis-server on a free loopback port; a hiredis context to it. */
 static redisContext *redis_start(int port)
 {
-    char p[16];
-    snprintf(p, sizeof(p), "%d", port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; i++) { /* until it accepts */
-        redisContext *c = redisConnect("127.0.0.1", port);
-        if (c && !c->err)
-            return c;
-        redisFree(c);
-        usleep(20000);
-    }
-    cr_assert_fail("redis-server did not start");
-    return NULL;
+    redis_pid = ts_redis_start(port, 5000);
+    cr_assert_gt(redis_pid, 0, "redis-server did not start");
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err, "cannot connect to redis-server");
+    return c;
 }
 
 static long long redis_int(redisContext *c, const char *cmd)
@@ -205,7 +178,7 @@ static long blocked_clients(redisContext *c)
 
 Test(greenlibc, hiredis_blpop_handlers_park_and_each_wakes_on_its_push, .fini = redis_stop)
 {
-    int rport = free_port();
+    int rport = ts_free_port();
     redisContext *rc = redis_start(rport);
     start(true);
     enum { N = 20 };

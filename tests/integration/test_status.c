@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/redis.h"
 #include "support/client.h"
 #include "support/server.h"
 
@@ -252,37 +253,9 @@ Test(status, the_master_answers_while_a_worker_is_stuck_or_a_client_is_silent)
 
 /* ---- a Redis bus: "reconnecting" while Redis is away ---- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, len), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t redis_start(int port)
-{
-    char p[16];
-    snprintf(p, sizeof(p), "%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, if it fails first */
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    cr_assert_gt(pid, 0);
-    return pid;
-}
-
 Test(status, the_bus_state_follows_redis)
 {
-    int rport = free_port();
+    int rport = ts_free_port();
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rport);
     start((const char *[]){"--bus", url, NULL});
@@ -292,11 +265,11 @@ Test(status, the_bus_state_follows_redis)
     fetch("/metrics");
     cr_assert(strstr(ts_body(resp), "greenserve_bus_connected{kind=\"redis\"} 0\n"), "%s",
               ts_body(resp));
-    pid_t redis = redis_start(rport);
+    pid_t redis = ts_redis_start(rport, 0);
+    cr_assert_gt(redis, 0);
     /* The master retries with a backoff of at most 2 s. */
     bool up = until_bus("\"kind\":\"redis\",\"state\":\"connected\"", 6000);
-    kill(redis, SIGKILL);
-    waitpid(redis, NULL, 0);
+    ts_redis_stop(redis);
     cr_assert(up, "%s", ts_body(resp));
     cr_assert(until_bus("\"state\":\"reconnecting\"", 3000), "%s", ts_body(resp));
 }
