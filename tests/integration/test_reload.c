@@ -102,8 +102,9 @@ static void cleanup_version(void)
 
 #define OPTS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/* Once the new generation is ready, old workers may still be finishing
- * the accept they were in: wait until every request gets `want`. */
+/* Once the new generation is ready, the old workers accept until their
+ * retirement reaches them: callers first wait for those to stop, then
+ * every request must get `want`. */
 static void served(const char *want)
 {
     int64_t deadline = ts_now_ms() + 3000;
@@ -143,11 +144,13 @@ Test(reload, sighup_serves_a_rebuilt_plugin)
     cr_assert_str_eq(get("/v"), "one\n", "the old code serves until told");
     ts_signal(&srv, SIGHUP);
     logged_n("generation 2 ready: retiring generation 1", 1, 8000);
+    logged_n("(generation 1) stopped", 2, 8000);
     served("two\n");
     /* And again: each reload reads the file afresh. */
     build_version(so, "three");
     ts_signal(&srv, SIGHUP);
     logged_n("generation 3 ready", 1, 8000);
+    logged_n("(generation 2) stopped", 2, 8000);
     served("three\n");
     cleanup_version();
 }
@@ -158,6 +161,7 @@ Test(reload, reload_option_follows_a_rebuild)
     build_version(so, "two");
     logged_n("--reload: ", 1, 5000);
     logged_n("generation 2 ready", 1, 8000);
+    logged_n("(generation 1) stopped", 1, 8000);
     served("two\n");
     cleanup_version();
 }
