@@ -39,18 +39,8 @@ PORT=${PORT:-18090}
 CLIENT=$BUILD/bench/comet_client
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-ulimit -n "$(ulimit -Hn)"
-
-tmp=$(mktemp -d /tmp/bench-comet.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-die() { echo "bench-comet: $*" >&2; exit 1; }
+BENCH=bench-comet
+. "$HERE/common.sh"
 
 [ -x "$CLIENT" ] || die "$CLIENT is missing (make bench-comet builds it)"
 command -v nginx >/dev/null || die "nginx is missing (make deps)"
@@ -71,14 +61,6 @@ raise() { # raise KEY MIN
 }
 raise vm.max_map_count 262144
 raise net.core.somaxconn 4096
-
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    die "nothing listens on port $1"
-}
 
 # The server's processes: the one started and its children.
 tree() { echo "$1" $(pgrep -P "$1" || true); }

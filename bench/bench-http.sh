@@ -36,30 +36,12 @@ NGINX_PORT=${NGINX_PORT:-18081}
 GS_PORT2=${GS_PORT2:-18082}
 NGINX_PORT2=${NGINX_PORT2:-18083}
 
-# -c1000: both servers and wrk need more descriptors than the usual 1024.
-ulimit -n "$(ulimit -Hn)"
-
-tmp=$(mktemp -d /tmp/bench-http.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+BENCH=bench-http
+. "$(dirname "$0")/common.sh"
 
 for tool in wrk nginx taskset; do
-    command -v "$tool" >/dev/null || { echo "bench-http: $tool is missing (make deps)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
 done
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "bench-http: nothing listens on port $1" >&2
-    exit 1
-}
 
 # start_greenserve PORT WORKERS [taskset CPUS...] -> $gs_pid (the master,
 # or the one process)
