@@ -715,14 +715,23 @@ static void conn_end(http_conn *c)
     http_request_free(&c->req);
 }
 
+/* The connection lives on the heap, not on its thread's stack: callbacks
+ * (edges, hang-ups, late flushes) write to it while the thread is parked,
+ * and a parked thread's stack may be swapped out (runtime/stack.c). */
 void http_serve(http_site *site, int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
-    http_conn c;
-    conn_init(&c, site, fd, peer, peerlen);
+    http_conn *c = malloc(sizeof(*c));
+    if (!c) {
+        rt_log("no memory for a connection: closed");
+        gs_close(fd);
+        return;
+    }
+    conn_init(c, site, fd, peer, peerlen);
     site->active_conns++;
-    while (next_request(&c) && serve(&c))
+    while (next_request(c) && serve(c))
         ;
-    conn_end(&c);
+    conn_end(c);
+    free(c);
     if (--site->active_conns == 0)
         http_access_log_flush();
 }

@@ -1,6 +1,6 @@
 /*
  * conn.h -- one client connection: its socket, its input and output
- * buffers, its parser and its current request. Lives on the stack of the
+ * buffers, its parser and its current request. On the heap, owned by the
  * green thread that runs http_serve.
  *
  * Input: [req_start, pos) is parsed, [pos, in_len) is not. While a head is
