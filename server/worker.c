@@ -116,10 +116,15 @@ static int guarded_handle(gs_request *r, void *state)
     conn *c = conn_of(w, r);
     if (c)
         atomic_store(&c->busy, true);
-    srv_inflight f;
-    srv_inflight_begin(&f, m->shim.name, r);
+    /* On the heap: the list is walked and relinked while this thread is
+     * parked, and a long-parked thread's stack is stashed (runtime/hub.c). */
+    srv_inflight *f = malloc(sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    srv_inflight_begin(f, m->shim.name, r);
     int rc = m->plugin->app->handle(r, m->plugin->state);
-    srv_inflight_end(&f);
+    srv_inflight_end(f);
+    free(f);
     if (c) {
         atomic_fetch_add(&c->served, 1);
         atomic_store(&c->busy, false);
