@@ -28,6 +28,7 @@ enum kind {
     K_FLAG,     /* bool: no value on the command line; yes/no in a file */
     K_STATUS,   /* cfg_bind: an address, or "off" */
     K_BUS,      /* const char *: NULL for "embedded", or redis://host:port */
+    K_REQUEST,  /* TIME for every app, or PREFIX=TIME for one */
 };
 
 typedef struct option_row {
@@ -81,6 +82,8 @@ static const option_row rows[] = {
     {"keepalive-timeout", K_TIMEOUT, AT(limits.keepalive_timeout_ms), "TIME",
      "idle time before a kept-alive connection closes"},
     {"write-timeout", K_TIMEOUT, AT(limits.write_timeout_ms), "TIME", "each write of a response"},
+    {"request-timeout", K_REQUEST, AT(limits.request_timeout_ms), "[PREFIX=]TIME",
+     "cancel a handler running longer (504); long waits exempt; repeatable", "off"},
     {"max-conns", K_COUNT, AT(limits.max_conns), "N", "connections per worker; past it 503"},
     {"access-log", K_LOG, AT(access_log), "FILE|-|off", "access log; '-' is stdout"},
     {"error-log", K_PATH, AT(error_log), "FILE", "error log, appended to", "stderr"},
@@ -357,10 +360,36 @@ static const char *(*const setters[])(void *f, const char *v) = {
     [K_BUS] = set_bus,
 };
 
+/* "30s" sets the global limit; "/api=5s" (or "/api=off") one app's, kept
+ * as given until validate() finds its mount (which may come later). */
+static int set_request_timeout(cfg_settings *s, const option_row *r, const char *v, char *err,
+                               size_t n)
+{
+    const char *eq = strchr(v, '=');
+    int64_t ms;
+    const char *why = set_timeout(&ms, eq ? eq + 1 : v);
+    if (!why && eq && v[0] != '/')
+        why = "expected TIME, or PREFIX=TIME with PREFIX starting with '/'";
+    if (why)
+        return bad_value(err, n, r->name, v, why);
+    if (!eq) {
+        *(int64_t *)field(s, r) = ms;
+        return 0;
+    }
+    const char **grown = realloc(s->app_timeouts, (s->napp_timeouts + 1) * sizeof(*grown));
+    if (!grown)
+        return bad_value(err, n, r->name, v, "out of memory");
+    s->app_timeouts = grown;
+    s->app_timeouts[s->napp_timeouts++] = v;
+    return 0;
+}
+
 static int set_row(cfg_settings *s, const option_row *r, const char *v, char *err, size_t n)
 {
     if (r->kind == K_BIND)
         return add_bind(s, v, err, n);
+    if (r->kind == K_REQUEST)
+        return set_request_timeout(s, r, v, err, n);
     const char *why = setters[r->kind](field(s, r), v);
     return why ? bad_value(err, n, r->name, v, why) : 0;
 }
@@ -491,6 +520,24 @@ int cfg_add_app(cfg_settings *s, const cfg_mount *app, char *err, size_t errlen)
 
 /* ---- the whole ---- */
 
+/* Each --request-timeout PREFIX=TIME onto the app mounted there. */
+static int apply_app_timeouts(cfg_settings *s, char *err, size_t n)
+{
+    for (size_t i = 0; i < s->napp_timeouts; i++) {
+        const char *v = s->app_timeouts[i], *eq = strchr(v, '=');
+        char *prefix = normalise_prefix(v, (size_t)(eq - v));
+        cfg_mount *m = NULL;
+        for (size_t j = 0; prefix && j < s->nmounts && !m; j++)
+            if (strcmp(s->mounts[j].prefix, prefix) == 0)
+                m = &s->mounts[j];
+        free(prefix);
+        if (!m)
+            return bad_value(err, n, "request-timeout", v, "no app is mounted there");
+        set_timeout(&m->request_timeout_ms, eq + 1);
+    }
+    return 0;
+}
+
 static int validate(cfg_settings *s, char *err, size_t n)
 {
     if (s->nmounts == 0) {
@@ -503,6 +550,8 @@ static int validate(cfg_settings *s, char *err, size_t n)
                 snprintf(err, n, "two apps mounted at %s", s->mounts[i].prefix);
                 return -EINVAL;
             }
+    if (apply_app_timeouts(s, err, n) < 0)
+        return -EINVAL;
     if (s->nbinds == 0)
         return add_bind(s, CFG_DEFAULT_BIND, err, n);
     return 0;
@@ -627,6 +676,7 @@ static void show_default(cfg_settings *d, const option_row *r, char *buf, size_t
         break;
     case K_STATUS:
     case K_NAME:
+    case K_REQUEST:
         snprintf(buf, n, "off");
         break;
     case K_TIMEOUT:
@@ -691,6 +741,9 @@ void cfg_free(cfg_settings *s)
     free(s->mounts);
     free(s->binds);
     free(s->owned);
+    free(s->app_timeouts);
+    s->app_timeouts = NULL;
+    s->napp_timeouts = 0;
     s->mounts = NULL;
     s->binds = NULL;
     s->owned = NULL;

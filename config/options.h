@@ -42,6 +42,8 @@ typedef struct cfg_mount {
     char *args;     /* text after "PATH.so:", "" when absent */
     char *name;     /* the section's NAME, NULL from the command line */
     unsigned flags; /* GS_APP_* added to the app's own (flags = green) */
+    /* --request-timeout PREFIX=TIME: 0 = the global one, GS_FOREVER = off */
+    int64_t request_timeout_ms;
     bool from_file; /* a command-line mount at the same prefix replaces it */
 } cfg_mount;
 
@@ -71,6 +73,8 @@ typedef struct cfg_settings {
                                     else "redis://host:port" */
     const char *config;          /* the config file read, NULL = none */
     bool check_config;           /* validate, load the plugins, exit */
+    const char **app_timeouts;   /* --request-timeout PREFIX=TIME, as given */
+    size_t napp_timeouts;
     char **owned;                /* strings copied from a config file */
     size_t nowned;
 } cfg_settings;

@@ -22,6 +22,9 @@ typedef struct http_limits {
     int64_t body_timeout_ms;      /* each body read; past it 408 / -ETIMEDOUT */
     int64_t keepalive_timeout_ms; /* idle between requests: close silently */
     int64_t write_timeout_ms;     /* each response write */
+    /* A handler running longer is cancelled (504); 0 or GS_FOREVER: none.
+     * Long waits are exempt (http/route.c). */
+    int64_t request_timeout_ms;
     unsigned max_conns;           /* open connections per worker; past it 503 */
 } http_limits;
 
@@ -30,6 +33,8 @@ typedef struct http_mount {
     size_t prefix_len;
     const gs_app *app;
     void *state; /* what app->init returned */
+    /* This app's handler time limit: 0 = the site's, GS_FOREVER = none. */
+    int64_t request_timeout_ms;
 } http_mount;
 
 typedef struct http_site {

@@ -318,7 +318,9 @@ int http_wait(gs_request *r, rt_waitq *q, int64_t timeout_ms)
      * thread the callback interrupts the wait (rt_interrupt), as a drain
      * does with -ESHUTDOWN. */
     rt_hub_pending(h, 1);
+    r->in_long_wait = true; /* exempt from the request timeout (route.c) */
     int ret = c->on_thread ? rt_wait(q, timeout_ms) : rt_wait_interruptible(q, timeout_ms);
+    r->in_long_wait = false;
     rt_hub_pending(h, -1);
     c->hup_waiter = NULL;
     return ret;

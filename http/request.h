@@ -91,6 +91,13 @@ struct gs_request {
     http_joined *joined;
     int64_t t0_us; /* when its first byte was read */
 
+    /* The request timeout (http/route.c). */
+    int64_t due_ms;    /* gs_now_ms() when the handler's time is up; 0 = none */
+    bool timed_out;    /* its time ran out: answered 504, or closed */
+    bool cancelled;    /* and its thread was killed for it */
+    bool long_request; /* found in a long wait when due: exempt from then on */
+    bool in_long_wait; /* parked in http_wait (on a handler thread too) */
+
     http_hdr inl[HTTP_INLINE_HDRS];
     char path_inline[128];
 };

@@ -18,6 +18,7 @@
 
 #include "http/body.h"
 #include "http/date.h"
+#include "http/route.h"
 #include "runtime/io.h"
 #include "runtime/log.h"
 
@@ -366,8 +367,19 @@ static ssize_t too_long(gs_request *r)
     return -EMSGSIZE;
 }
 
+/* Past the request timeout: a handler the timer could not reach (one
+ * that blocked its handler thread, or computed) learns it here. */
+static bool out_of_time(gs_request *r)
+{
+    if (r->due_ms && !r->timed_out && !r->long_request && gs_now_ms() >= r->due_ms)
+        http_request_cancel(r, gs_self());
+    return r->timed_out;
+}
+
 ssize_t gs_write(gs_request *r, const void *buf, size_t n)
 {
+    if (r->due_ms && out_of_time(r))
+        return -ECANCELED;
     if (!r->started) {
         int e = r->refused ? -EINVAL : gs_start_response(r, 200, NULL);
         if (e < 0)
@@ -399,18 +411,21 @@ static const char *app_name(gs_request *r)
     return r->mount ? r->mount->app->name : "-";
 }
 
-/* The handler failed after starting: replace its response with a 500 if
- * none of it has left, and close either way. */
+/* The handler failed after starting: replace its response with a 500 (a
+ * 504 past its request timeout, which route.c logged) if none of it has
+ * left, and close either way. */
 static void failed_after_start(gs_request *r, int ret)
 {
     http_conn *c = r->c;
-    http_conn_log(c, "app %s: handler failed (%d) after starting its response", app_name(r), ret);
+    if (!r->timed_out)
+        http_conn_log(c, "app %s: handler failed (%d) after starting its response", app_name(r),
+                      ret);
     c->close = true;
     if (r->flushed)
         return;
     c->out_len = r->out_start;
     r->started = false;
-    http_response_error(c, 500, true);
+    http_response_error(c, r->fail_status == 504 ? 504 : 500, true);
 }
 
 static void finish_started(gs_request *r)

@@ -1,8 +1,10 @@
 /*
- * route.c -- request-target -> mount, SCRIPT_NAME / PATH_INFO / QUERY_STRING.
+ * route.c -- request-target -> mount, SCRIPT_NAME / PATH_INFO / QUERY_STRING,
+ * and the call into the app's handler under its request timeout.
  */
 #include "http/route.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -103,7 +105,99 @@ int http_route(gs_request *r)
     return 0;
 }
 
+/* ---- the request timeout ----
+ * A timer on the hub of the thread that runs the handler (the worker's, or
+ * a handler thread's own) kills the handler's green thread when its time
+ * is up: its current wait, and every later one, returns -ECANCELED, and
+ * the handler unwinds by returning. A handler found parked in a long wait
+ * (a channel wait, gs_wait_disconnect) is a long-poll or a stream: it is
+ * left alone from then on, since those waits have bounds of their own (their
+ * timeout, the client's disconnect, the drain). A handler that never
+ * waits cannot be cancelled: the watchdog (--timeout) is for those. */
+
+typedef struct run_timer {
+    gs_request *r;
+    gs_thread *thread;
+    struct event ev;
+} run_timer;
+
+static int64_t limit_of(const gs_request *r)
+{
+    int64_t own = r->mount->request_timeout_ms;
+    int64_t ms = own ? own : r->c->lim->request_timeout_ms;
+    return ms > 0 ? ms : 0;
+}
+
+static bool in_long_wait(const gs_request *r, const gs_thread *t)
+{
+    return r->in_long_wait || (t->state == RT_WAITING && t->interruptible);
+}
+
+static void on_due(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    run_timer *rt = arg;
+    if (in_long_wait(rt->r, rt->thread))
+        rt->r->long_request = true;
+    else
+        http_request_cancel(rt->r, rt->thread);
+}
+
+void http_request_cancel(gs_request *r, gs_thread *t)
+{
+    if (t->cancelled)
+        return; /* killed by a stop: it stays so, and is not ours to answer */
+    r->timed_out = r->cancelled = true;
+    gs_kill(t);
+}
+
+/* The timer counts as the runtime's own event: a wait it alone could end
+ * is still a deadlock (-EDEADLK), as it would be without it. */
+static void arm(run_timer *rt, gs_request *r, int64_t ms)
+{
+    rt->r = r;
+    rt->thread = gs_self();
+    evtimer_assign(&rt->ev, gs_hub_base(), on_due, rt);
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000};
+    evtimer_add(&rt->ev, &tv);
+    rt_hub_internal_events(rt_hub_get(), 1);
+    r->due_ms = gs_now_ms() + ms;
+}
+
+static void disarm(run_timer *rt)
+{
+    evtimer_del(&rt->ev);
+    rt_hub_internal_events(rt_hub_get(), -1);
+}
+
+/* Past its time: the handler's thread is uncancelled so that the
+ * connection can still answer (504) or close cleanly, and the failure
+ * the handler returns is replaced by the timeout's. */
+static int timed_out(gs_request *r, int64_t limit, int64_t t0)
+{
+    if (r->cancelled)
+        rt_current()->cancelled = false;
+    r->fail_status = 504;
+    http_conn_log(r->c, "%s: app %s ran %lld ms, past its request timeout of %lld ms",
+                  r->flushed ? "closing the connection" : "504 Gateway Timeout",
+                  r->mount->app->name ? r->mount->app->name : "-",
+                  (long long)(gs_now_ms() - t0), (long long)limit);
+    return -ETIMEDOUT;
+}
+
 int http_run_handler(gs_request *r)
 {
-    return r->mount->app->handle(r, r->mount->state);
+    int64_t limit = limit_of(r);
+    if (!limit)
+        return r->mount->app->handle(r, r->mount->state);
+    run_timer rt;
+    int64_t t0 = gs_now_ms();
+    arm(&rt, r, limit);
+    int ret = r->mount->app->handle(r, r->mount->state);
+    disarm(&rt);
+    /* One that ran past its time without a wait the timer could end (CPU,
+     * or blocking calls on a handler thread) and started nothing. */
+    if (!r->long_request && !r->started && gs_now_ms() - t0 >= limit)
+        r->timed_out = true;
+    return r->timed_out ? timed_out(r, limit, t0) : ret;
 }

@@ -20,7 +20,16 @@ const http_mount *http_route_match(const http_site *site, const char *path);
 int http_route(gs_request *r);
 
 /* Call the mounted app's handler: the one place that does, so that a
- * different executor (an OS thread pool) can be swapped in here. */
+ * different executor (an OS thread pool) can be swapped in here. Under a
+ * request timeout (the mount's, else the site's) a handler running past
+ * it is cancelled (see route.c); it then returns -ETIMEDOUT with
+ * r->fail_status 504, after a log line naming the request and how long it
+ * ran. Switches. */
 int http_run_handler(gs_request *r);
+
+/* The handler of r, running on thread t of the calling OS thread, is out
+ * of time: mark it timed out and kill t (its waits return -ECANCELED),
+ * unless something else killed it first. Never switches. */
+void http_request_cancel(gs_request *r, gs_thread *t);
 
 #endif
