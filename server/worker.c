@@ -182,7 +182,8 @@ static int mount_apps(worker *w)
         w->mounts[i] = (http_mount){.prefix = p->mount->prefix,
                                     .prefix_len = strlen(p->mount->prefix),
                                     .app = &m->shim,
-                                    .state = m};
+                                    .state = m,
+                                    .request_timeout_ms = p->mount->request_timeout_ms};
         rt_log("mounted app \"%s\" at %s (%s)", p->app->name ? p->app->name : "?", p->mount->prefix,
                p->mount->path);
     }
