@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/activation.h"
+#include "server/upgrade.h"
 
 /* A decimal number and nothing else; -1 otherwise. */
 static long parse_count(const char *s)
@@ -26,8 +27,9 @@ static long parse_count(const char *s)
     return errno || *end || v < 0 ? -1 : v;
 }
 
-int srv_activation_count(void)
+int srv_activation_count(bool *upgrade)
 {
+    *upgrade = getenv(SRV_UPGRADE_ENV) != NULL;
     long pid = parse_count(getenv("LISTEN_PID"));
     long n = parse_count(getenv("LISTEN_FDS"));
     unsetenv("LISTEN_PID");
@@ -45,12 +47,14 @@ static int refuse(int fd, const char *why, int err, char *buf, size_t n)
     return err ? -err : -EINVAL;
 }
 
-static void describe(srv_listener *l, const struct sockaddr_storage *ss)
+static void describe(srv_listener *l, const struct sockaddr_storage *ss, bool owned)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     if (ss->ss_family == AF_UNIX) {
         const struct sockaddr_un *u = (const struct sockaddr_un *)ss;
-        l->is_unix = true; /* l->path stays "": the file is not ours to unlink */
+        l->is_unix = true; /* without a path, the file is not unlinked */
+        if (owned)
+            snprintf(l->path, sizeof(l->path), "%s", u->sun_path);
         snprintf(l->url, sizeof(l->url), "unix:%.100s", u->sun_path);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
@@ -65,7 +69,7 @@ static void describe(srv_listener *l, const struct sockaddr_storage *ss)
     }
 }
 
-int srv_activation_adopt(srv_listener *l, int fd, char *err, size_t errlen)
+int srv_activation_adopt(srv_listener *l, int fd, bool owned, char *err, size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     l->fd = -1;
@@ -85,6 +89,6 @@ int srv_activation_adopt(srv_listener *l, int fd, char *err, size_t errlen)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return refuse(fd, "cannot adopt", errno, err, errlen);
     l->fd = fd;
-    describe(l, &ss);
+    describe(l, &ss, owned);
     return 0;
 }

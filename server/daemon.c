@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* The original process: exit with the status the daemon reports. */
@@ -81,4 +84,24 @@ void srv_pidfile_remove(const char *path)
     fclose(f);
     if (ours)
         unlink(path);
+}
+
+void srv_notify_ready(void)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t len = path ? strlen(path) : 0;
+    if (!len || len >= sizeof(a.sun_path) || (path[0] != '/' && path[0] != '@'))
+        return;
+    memcpy(a.sun_path, path, len);
+    if (a.sun_path[0] == '@') /* the abstract namespace */
+        a.sun_path[0] = '\0';
+    char msg[48];
+    int n = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d", (int)getpid());
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&a,
+           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
 }

@@ -20,6 +20,12 @@ int srv_daemonize(void);
  * let it go. Harmless with fd < 0. */
 void srv_daemon_ready(int fd, int status);
 
+/* systemd's Type=notify (sd_notify(3) without libsystemd): when
+ * NOTIFY_SOCKET is set, say READY=1 and that this process is the main
+ * one (MAINPID: after a binary upgrade it is a new pid; the unit needs
+ * NotifyAccess=all for that). Nothing otherwise. */
+void srv_notify_ready(void);
+
 /* Write our pid to path; remove it at exit only if it still holds ours.
  * 0 or -errno. */
 int srv_pidfile_write(const char *path);

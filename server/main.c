@@ -26,6 +26,7 @@
 #include "server/newapp.h"
 #include "server/privs.h"
 #include "server/status.h"
+#include "server/upgrade.h"
 #include "server/worker.h"
 
 typedef struct startup {
@@ -71,7 +72,7 @@ static void raise_fd_limit(const startup *st)
 }
 
 /* Sockets passed by systemd replace every --bind (and --reuse-port). */
-static int adopt_all(startup *st, int n)
+static int adopt_all(startup *st, int n, bool upgrade)
 {
     char err[512];
     st->listeners = calloc(n, sizeof(*st->listeners));
@@ -79,7 +80,7 @@ static int adopt_all(startup *st, int n)
         return refuse(st, "out of memory");
     for (int i = 0; i < n; i++) {
         int fd = SRV_ACTIVATION_FIRST_FD + i;
-        if (srv_activation_adopt(&st->listeners[i], fd, err, sizeof(err)) < 0)
+        if (srv_activation_adopt(&st->listeners[i], fd, upgrade, err, sizeof(err)) < 0)
             return refuse(st, err);
         st->nlisteners++;
     }
@@ -93,8 +94,9 @@ static int bind_all(startup *st)
     char err[512];
     const cfg_settings *s = settings(st);
     bool reserve = s->reuse_port && s->workers > 0;
-    int passed = srv_activation_count();
-    if (passed > 0 && adopt_all(st, passed) != 0)
+    bool upgrade;
+    int passed = srv_activation_count(&upgrade);
+    if (passed > 0 && adopt_all(st, passed, upgrade) != 0)
         return CFG_EXIT_USAGE;
     if (!passed && !(st->listeners = calloc(s->nbinds, sizeof(*st->listeners))))
         return refuse(st, "out of memory");
@@ -163,6 +165,8 @@ static int run_alone(startup *st)
     if (srv_identity_assume(&st->id, err, sizeof(err)) < 0)
         return refuse(st, err);
     srv_daemon_ready(st->ready_fd, 0);
+    srv_notify_ready();
+    srv_upgrade_ready(srv_upgrade_inherited()); /* workers = 0 in a new config */
     srv_worker_args a = {.settings = s,
                          .listeners = st->listeners,
                          .nlisteners = st->nlisteners,

@@ -5,6 +5,8 @@
 #include "server/master.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "server/daemon.h"
 #include "server/reload.h"
 #include "server/signals.h"
+#include "server/upgrade.h"
 
 /* The loop's pace when nothing happens: the watchdog, recycling checks
  * and deadlines are looked at this often. */
@@ -40,7 +43,12 @@ typedef struct master {
     int64_t started_ms;
     int64_t reload_at; /* --reload: when the files have settled; 0 = none */
     bool reload_queued;
-    int stopping; /* 0, SIGTERM / SIGINT (graceful) or SIGQUIT */
+    int stopping;        /* 0, SIGTERM / SIGINT (graceful) or SIGQUIT */
+    srv_upgrade upgrade; /* SIGUSR2: the new master we started */
+    int old_master_fd;   /* we are that new master: tell the old one once ready */
+    bool upgrade_asked;  /* SIGUSR2 came: acted on after the status is served */
+    bool replaced;       /* a new master serves: this one retires */
+    bool notified;       /* systemd told we are ready */
     int64_t stop_deadline;
     bool stop_killed;
 } master;
@@ -169,6 +177,87 @@ static bool tend_stop(master *m, int64_t now)
     return false;
 }
 
+/* ---- binary upgrade (SIGUSR2) ---- */
+
+static const char *pidfile(const master *m)
+{
+    return m->crew.first->settings.pidfile;
+}
+
+/* As nginx: while both masters run, ours is FILE.oldbin and FILE is the
+ * new master's (which writes it at start-up). */
+static void oldbin_name(const master *m, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.oldbin", pidfile(m));
+}
+
+static void pidfile_aside(const master *m, bool back)
+{
+    char old[PATH_MAX];
+    if (!pidfile(m))
+        return;
+    oldbin_name(m, old, sizeof(old));
+    /* back: the failed new master removed its FILE when it exited. */
+    int r = back ? rename(old, pidfile(m)) : rename(pidfile(m), old);
+    if (r < 0 && errno != ENOENT)
+        rt_log("upgrade: cannot rename the pid file: %s", strerror(errno));
+}
+
+/* The status socket cannot be shared the way the listeners are (the new
+ * master binds its own): it is closed for the time the new one starts. */
+static void status_pause(master *m, bool resume)
+{
+    char err[512];
+    const cfg_bind *b = &m->crew.first->settings.status;
+    if (!resume) {
+        srv_status_close(m->a->status);
+        m->a->status = NULL;
+    } else if (b->text && !(m->a->status = srv_status_open(b, err, sizeof(err)))) {
+        rt_log("upgrade: %s", err);
+    }
+}
+
+static void upgrade(master *m)
+{
+    const cfg_settings *s = &m->crew.first->settings;
+    const char *refused = m->stopping          ? "stopping"
+                          : m->upgrade.pid     ? "an upgrade is in progress"
+                          : s->reuse_port      ? "--reuse-port sockets cannot be passed on"
+                          : !m->upgrade.exe[0] ? "the executable's path is unknown"
+                                               : NULL;
+    if (refused) {
+        rt_log("SIGUSR2: not upgrading: %s", refused);
+        return;
+    }
+    rt_log("SIGUSR2: starting a new master from %s", m->upgrade.exe);
+    pidfile_aside(m, false);
+    status_pause(m, false);
+    int r = srv_upgrade_start(&m->upgrade, m->a->argv, m->a->listeners, m->a->nlisteners);
+    if (r < 0) {
+        rt_log("upgrade: cannot start %s: %s", m->upgrade.exe, strerror(-r));
+        pidfile_aside(m, true);
+        status_pause(m, true);
+    }
+}
+
+static void tend_upgrade(master *m, int64_t now)
+{
+    switch (srv_upgrade_poll(&m->upgrade, now)) {
+    case SRV_UPGRADE_FAILED:
+        pidfile_aside(m, true);
+        status_pause(m, true);
+        break;
+    case SRV_UPGRADE_DONE:
+        m->replaced = true;
+        /* The sockets are the new master's now: closing ours must not
+         * remove a unix socket's file. */
+        for (size_t i = 0; i < m->a->nlisteners; i++)
+            m->a->listeners[i].path[0] = '\0';
+        begin_stop(m, SIGTERM, "upgrade");
+        break;
+    }
+}
+
 /* ---- signals ---- */
 
 static void on_signal(master *m, int sig)
@@ -183,6 +272,9 @@ static void on_signal(master *m, int sig)
     case SIGTTIN:
     case SIGTTOU:
         srv_crew_resize(c, sig == SIGTTIN ? 1 : -1);
+        break;
+    case SIGUSR2: /* it closes the status socket turn() still polls */
+        m->upgrade_asked = true;
         break;
     case SIGUSR1:
         rt_log("SIGUSR1: reopening the logs");
@@ -204,6 +296,7 @@ static size_t gather(master *m, struct pollfd *p, size_t *nstatus)
     p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = m->crew.wake_rd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = m->watch ? srv_watch_fd(m->watch) : -1, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = m->upgrade.ready_rd, .events = POLLIN};
     *nstatus = m->a->status ? srv_status_poll(m->a->status, p + n, MAX_POLL - 1 - n) : 0;
     n += *nstatus;
     p[n++] = (struct pollfd){.fd = srv_bus_fd(m->bus), .events = POLLIN};
@@ -235,7 +328,22 @@ static void turn(master *m)
     if (p[2].revents && srv_watch_changed(m->watch))
         m->reload_at = srv_clock_ms() + SETTLE_MS;
     if (nstatus)
-        serve_status(m, p + 3, nstatus);
+        serve_status(m, p + 4, nstatus);
+}
+
+/* The first generation serves: whoever waits for that may go on (the
+ * shell that ran --daemon, systemd, the master this one replaces). */
+static void announce(master *m)
+{
+    if (m->a->ready_fd >= 0) {
+        srv_daemon_ready(m->a->ready_fd, 0);
+        m->a->ready_fd = -1;
+    }
+    if (!m->notified)
+        srv_notify_ready();
+    m->notified = true;
+    srv_upgrade_ready(m->old_master_fd);
+    m->old_master_fd = -1;
 }
 
 /* One pass over everything with a deadline. True once stopped. */
@@ -252,10 +360,12 @@ static bool tend(master *m)
     if (m->stopping)
         return tend_stop(m, now);
     srv_crew_tend(c, now);
-    if (c->serving && m->a->ready_fd >= 0) {
-        srv_daemon_ready(m->a->ready_fd, 0);
-        m->a->ready_fd = -1;
-    }
+    if (c->serving)
+        announce(m);
+    if (m->upgrade_asked)
+        upgrade(m);
+    m->upgrade_asked = false;
+    tend_upgrade(m, now);
     if (c->reload_done && m->reload_queued) {
         m->reload_queued = false;
         reload(m, "queued reload");
@@ -271,6 +381,8 @@ static bool tend(master *m)
 static int open_master(master *m, srv_master_args *a)
 {
     *m = (master){.a = a, .sigfd = -1, .started_ms = srv_clock_ms()};
+    srv_upgrade_init(&m->upgrade, a->argv[0]);
+    m->old_master_fd = srv_upgrade_inherited();
     srandom((unsigned)(time(NULL) ^ getpid()));
     m->sigfd = srv_signals_open();
     /* Before any worker: each connects to it right after fork. */
@@ -291,6 +403,13 @@ static void close_master(master *m)
     m->a->status = NULL;
     if (m->sigfd >= 0)
         close(m->sigfd);
+    if (m->old_master_fd >= 0)
+        close(m->old_master_fd);
+    if (m->replaced && pidfile(m)) {
+        char old[PATH_MAX];
+        oldbin_name(m, old, sizeof(old));
+        srv_pidfile_remove(old);
+    }
     for (size_t i = 0; i < m->a->nlisteners; i++)
         srv_listen_close(&m->a->listeners[i], true);
 }

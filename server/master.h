@@ -9,7 +9,9 @@
  * Signals: TERM/INT graceful stop (again: at once), QUIT immediate stop,
  * HUP reload (config file and plugins, a new generation of workers, the
  * old one retired once the new one is ready), TTIN/TTOU one more / one
- * fewer worker, USR1 reopen the logs (the master's, then the workers').
+ * fewer worker, USR1 reopen the logs (the master's, then the workers'),
+ * USR2 execute a new binary that inherits the sockets, then retire once
+ * it serves (see upgrade.h).
  */
 #ifndef SRV_MASTER_H
 #define SRV_MASTER_H

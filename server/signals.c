@@ -10,7 +10,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD};
+static const int handled[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP, SIGTTIN,
+                              SIGTTOU, SIGUSR1, SIGUSR2, SIGCHLD};
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
 
 static void handled_set(sigset_t *set)

@@ -1,7 +1,7 @@
 /*
  * signals.h -- the master's signals, read from a signalfd in its poll
  * loop instead of handled asynchronously: TERM, INT, QUIT, HUP, TTIN,
- * TTOU, USR1 and CHLD. A forked worker starts with all of them back to
+ * TTOU, USR1, USR2 and CHLD. A forked worker starts with all of them back to
  * their defaults and unblocked, before it sets its own.
  */
 #ifndef SRV_SIGNALS_H
