@@ -4,6 +4,7 @@
 #include "server/inflight.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,35 @@ void srv_inflight_describe(char *buf, size_t cap)
         put(&t, " s ago)");
     }
     buf[t.len] = '\0';
+}
+
+#define DUMP_FRAMES 48
+
+void srv_inflight_dump(int fd)
+{
+    char line[600];
+    text t = {line, 0, sizeof(line) - 1};
+    put_prefix(&t);
+    put(&t, "watchdog: the hub is stuck in ");
+    size_t at = t.len;
+    srv_inflight_describe(line + at, t.cap - at);
+    t.len = at + strlen(line + at);
+    put(&t, "; backtrace of the running code:");
+    line[t.len++] = '\n';
+    ssize_t w = write(fd, line, t.len);
+    (void)w;
+    /* From the signal handler on the interrupted stack: frames 0-1 are
+     * this function and the handler, then the signal frame and the code
+     * that was running. */
+    void *frames[DUMP_FRAMES];
+    int n = backtrace(frames, DUMP_FRAMES);
+    backtrace_symbols_fd(frames, n, fd);
+}
+
+int srv_inflight_dump_ready(void)
+{
+    void *frame;
+    return backtrace(&frame, 1) > 0 ? 0 : -ENOSYS;
 }
 
 static void write_report(int sig)

@@ -50,6 +50,19 @@ void srv_inflight_describe(char *buf, size_t cap);
 gs_thread **srv_inflight_snapshot(size_t *n);
 bool srv_inflight_contains(gs_thread *const *snap, size_t n, const gs_thread *t);
 
+/* Write to fd (the error log) a line naming what the calling green thread
+ * is handling (as srv_inflight_describe) and how long it has run, then a
+ * backtrace of the calling stack, one frame a line (backtrace_symbols_fd:
+ * "file(function+offset) [address]"; a plugin's non-static functions are
+ * named). For the watchdog's signal, on the stuck hub's own stack:
+ * async-signal-safe once srv_inflight_dump_ready has run. */
+void srv_inflight_dump(int fd);
+
+/* Make backtrace(3) safe to call from a signal handler: its first call
+ * loads libgcc's unwinder (dlopen, malloc). Call once at start-up. 0, or
+ * -ENOSYS when no frame could be read. */
+int srv_inflight_dump_ready(void);
+
 /* On SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT, write one error-log line
  * naming the signal and the request the crashing green thread was
  * handling, then let the signal take its course: the handler that was

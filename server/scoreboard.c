@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/log.h"
 #include "server/inflight.h"
 
 int64_t srv_clock_ms(void)
@@ -66,11 +67,14 @@ void srv_slot_release(srv_slot *s)
 /* The worker's own slot, for its signal handler (one per process). */
 static srv_slot *answering;
 
+/* The error log gets the request and a backtrace before the master is
+ * told: once answered, the master kills this process. */
 static void on_watchdog(int sig)
 {
     (void)sig;
     int saved = errno;
     srv_slot *s = answering;
+    srv_inflight_dump(rt_log_fd());
     srv_inflight_describe(s->report, sizeof(s->report));
     atomic_store(&s->answered, atomic_load(&s->asked));
     errno = saved;
@@ -79,12 +83,14 @@ static void on_watchdog(int sig)
 int srv_slot_answer_watchdog(srv_slot *s)
 {
     answering = s;
+    srv_inflight_dump_ready();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_watchdog;
-    /* The alternate stack, when the runtime set one: a green thread's own
-     * may have little room left. */
-    sa.sa_flags = SA_RESTART | SA_ONSTACK;
+    /* Not SA_ONSTACK: the handler runs on the interrupted stack, the
+     * spinning handler's own, so that the backtrace walks its frames (and
+     * the alternate stack stays free for a stack overflow report). */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGUSR2, &sa, NULL) < 0 ? -errno : 0;
 }
