@@ -1,0 +1,84 @@
+/* The drain notice with the real executable: an event stream parked in a
+ * wait learns that its worker retires (the wait returns -ESHUTDOWN and
+ * gs_draining() is true), tells its client to come back (`retry: 1000`
+ * and an end event) and returns, so the client gets a whole response, its
+ * chunked terminator included, on a graceful reload (HUP) and on a stop
+ * (TERM). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/client.h"
+#include "support/server.h"
+
+static ts_server srv;
+static char resp[1 << 14];
+static char out[1 << 18];
+
+static void stop_server(void)
+{
+    ts_stop(&srv, 5000);
+}
+
+TestSuite(drain, .fini = stop_server, .timeout = 20);
+
+static void start(void)
+{
+    const char *args[] = {"--workers", "1", "/life={build}/tests/plugins/lifecycle.so", NULL};
+    cr_assert_eq(ts_start(&srv, args), 0, "greenserve did not start:\n%s",
+                 (ts_read_file(srv.error_log, out, sizeof(out)), out));
+}
+
+/* Open the stream and read up to its first event. */
+static int open_stream(void)
+{
+    int fd = ts_connect(srv.port);
+    cr_assert_geq(fd, 0);
+    const char *req = "GET /life/sse HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert_eq(ts_send(fd, req, strlen(req)), 0);
+    size_t n = 0;
+    resp[0] = '\0';
+    while (!strstr(resp, "data: in\n\n")) {
+        ssize_t got = recv(fd, resp + n, sizeof(resp) - 1 - n, 0);
+        cr_assert_gt(got, 0, "the stream ended before its first event");
+        n += (size_t)got;
+        resp[n] = '\0';
+    }
+    return fd;
+}
+
+/* After sig, the rest of the stream: the end event and the terminator,
+ * then the close (the worker retires). */
+static void ends_cleanly_on(int sig)
+{
+    start();
+    int fd = open_stream();
+    cr_assert(strstr(resp, "HTTP/1.1 200 OK\r\n") && strstr(resp, "Transfer-Encoding: chunked"),
+              "%s", resp);
+    ts_signal(&srv, sig);
+    ssize_t n = ts_recv_all(fd, resp, sizeof(resp), 5000);
+    close(fd);
+    cr_assert_gt(n, 0, "the stream did not end");
+    cr_assert(strstr(resp, "retry: 1000\n\n"), "%s", resp);
+    cr_assert(strstr(resp, "event: end\ndata: draining=1\n\n"), "%s", resp);
+    cr_assert(n >= 5 && memcmp(resp + n - 5, "0\r\n\r\n", 5) == 0, "no chunked terminator: %s",
+              resp);
+}
+
+Test(drain, a_stream_ends_cleanly_on_a_graceful_reload)
+{
+    ends_cleanly_on(SIGHUP);
+    /* The new generation serves the stream's comeback. */
+    int fd = open_stream();
+    close(fd);
+}
+
+Test(drain, a_stream_ends_cleanly_on_a_stop)
+{
+    ends_cleanly_on(SIGTERM);
+    cr_assert(WIFEXITED(ts_wait_exit(&srv, 5000)));
+}
