@@ -297,9 +297,14 @@ void gs_chan_release(gs_chan_batch *batch);
  * once to what is held. Returns 0 or -EINVAL. Never switches. */
 int gs_chan_limits(size_t max_messages, int64_t max_age_ms, size_t max_bytes);
 
-/* Whether this worker is draining (retiring gracefully): its channel
- * waits end with -ESHUTDOWN, so a streaming handler should finish its
- * response and return. Never switches. */
+/* Whether this worker is draining (retiring gracefully: a reload, a
+ * recycle, a stop, one worker fewer): its channel waits and
+ * gs_wait_disconnect end with -ESHUTDOWN, at once and from then on, so a
+ * streaming handler should finish its response and return while its
+ * client is still connected -- for an event stream, "retry: 1000" and a
+ * last event, so that the browser reconnects (to a worker still
+ * accepting) within a second. Handlers still running past
+ * --graceful-timeout are cancelled. Never switches. */
 bool gs_draining(void);
 
 /* ------------------------------------------------------------------------
@@ -473,7 +478,14 @@ typedef struct gs_app {
      * *state. Return 0, or < 0 to stop start-up. Optional. */
     int (*init)(const char *args, void **state);
     /* One request. Return 0 when done; < 0 is an error: a 500 when no
-     * response was started, otherwise the connection is closed. */
+     * response was started, otherwise the connection is closed. Under
+     * --request-timeout a handler running longer is cancelled: its
+     * current and later waits (and gs_write) return -ECANCELED, and once
+     * it returns the client gets 504 if none of the response had left,
+     * else the connection closes. On a handler thread (--threads) the
+     * handler cannot be interrupted while it blocks its thread: it learns
+     * at its next wait or gs_write. A handler that never waits at all is
+     * the watchdog's (--timeout). */
     int (*handle)(gs_request *r, void *state);
     /* Once per worker at exit. Optional. */
     void (*fini)(void *state);
@@ -524,7 +536,12 @@ bool gs_disconnected(gs_request *r);
 
 /* Park until the client disconnects, the timeout passes, the thread is
  * killed or the worker starts draining: -EPIPE, -ETIMEDOUT, -ECANCELED,
- * -ESHUTDOWN. Switches. */
+ * -ESHUTDOWN. Switches.
+ * Long waits and --request-timeout: a handler found parked in this wait or
+ * in gs_chan_wait when its request timeout falls due is taken for a
+ * long-poll or a stream and is exempt from the timeout from then on; its
+ * waits are bounded by their own timeout, the client's disconnect and the
+ * drain. Any other wait past the timeout returns -ECANCELED (see gs_app). */
 int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
 
 #ifdef __cplusplus
