@@ -351,6 +351,8 @@ static bool tend(master *m)
 {
     int64_t now = srv_clock_ms();
     srv_crew *c = &m->crew;
+    if (!m->stopping) /* first: the crew's reaping would take its exit status */
+        tend_upgrade(m, now);
     srv_crew_reap(c);
     if (c->failed && !m->stopping) { /* the first workers could not start */
         srv_daemon_ready(m->a->ready_fd, c->failed);
@@ -365,7 +367,6 @@ static bool tend(master *m)
     if (m->upgrade_asked)
         upgrade(m);
     m->upgrade_asked = false;
-    tend_upgrade(m, now);
     if (c->reload_done && m->reload_queued) {
         m->reload_queued = false;
         reload(m, "queued reload");

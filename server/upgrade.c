@@ -70,6 +70,11 @@ static int dup_high(int fd, int low)
 static int arrange_fds(const srv_listener *l, size_t n, int ready_wr)
 {
     int low = SRV_ACTIVATION_FIRST_FD + (int)n + 1, tmp[n + 1];
+    /* The error log may sit where a socket goes: keep logging, until
+     * the exec, to a copy out of the way. */
+    int log = dup_high(rt_log_fd(), low);
+    if (log >= 0)
+        rt_log_set_fd(log);
     for (size_t i = 0; i < n; i++)
         if ((tmp[i] = dup_high(l[i].fd, low)) < 0)
             return -1;
