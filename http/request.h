@@ -62,6 +62,7 @@ struct gs_request {
     bool expect_continue, continue_sent;
     int64_t body_left;  /* Content-Length bytes not yet parsed */
     int64_t body_total; /* body bytes parsed (de-chunked) */
+    int64_t body_waited_ms; /* spent waiting for body bytes (--body-timeout) */
     int body_err;       /* sticky gs_read error */
     char *dst;          /* where the parser copies body bytes; NULL drops */
     size_t dst_len;
