@@ -45,9 +45,12 @@ BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BIN         := $(if $(wildcard server/main.c),$(BUILD)/greenserve)
 
-.PHONY: all deps test valgrind run bench-runtime bench-http clean format format-check install
+.PHONY: all programs deps test valgrind run bench-runtime bench-http clean format format-check install
 
-all: deps $(BIN) $(APPS)
+all: deps programs
+
+# What is installed; no package check (debian/rules builds this).
+programs: $(BIN) $(APPS)
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -61,7 +64,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.S
 	@mkdir -p $(dir $@)
@@ -155,8 +158,12 @@ clean:
 	rm -rf build build-san
 
 # `make install PREFIX=/usr DESTDIR=/tmp/stage`: the executable, the
-# header and greenserve.pc for plugins, the example apps, the man page and
-# the annotated config (its app paths rewritten to where the apps go).
+# header and greenserve.pc for plugins, the example apps, the man page,
+# the systemd units and the annotated config (its app paths rewritten to
+# where the apps go), as SYSCONFDIR/greenserve/greenserve.ini: /etc for
+# PREFIX=/usr, PREFIX/etc otherwise (autoconf's rule, so /usr/local/etc).
+# An existing config is never overwritten, and uninstall removes it only
+# while it is unchanged.
 BINDIR  := $(PREFIX)/bin
 INCDIR  := $(PREFIX)/include
 LIBDIR  := $(PREFIX)/lib
@@ -165,6 +172,8 @@ PCDIR   := $(LIBDIR)/pkgconfig
 MANDIR  := $(PREFIX)/share/man/man1
 DOCDIR  := $(PREFIX)/share/doc/greenserve
 UNITDIR := $(LIBDIR)/systemd/system
+SYSCONFDIR := $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+CONFDIR := $(SYSCONFDIR)/greenserve
 VERSION  = $(shell sed -n 's/^\#define CFG_VERSION *"\(.*\)"/\1/p' config/options.h)
 ABI      = $(shell sed -n 's/^\#define GS_ABI_VERSION *//p' include/greenserve.h)
 
@@ -179,20 +188,44 @@ install: $(BIN) $(APPS)
 	    packaging/greenserve.pc.in > $(DESTDIR)$(PCDIR)/greenserve.pc
 	chmod 644 $(DESTDIR)$(PCDIR)/greenserve.pc
 	install -m 644 packaging/greenserve.1 $(DESTDIR)$(MANDIR)/greenserve.1
-	sed 's|/usr/lib/greenserve/apps|$(APPDIR)|' packaging/greenserve.ini \
-	    > $(DESTDIR)$(DOCDIR)/greenserve.ini
-	chmod 644 $(DESTDIR)$(DOCDIR)/greenserve.ini
+	sed 's|/usr/lib/greenserve/apps|$(APPDIR)|' packaging/greenserve.ini > $(BUILD)/greenserve.ini
+	install -m 644 $(BUILD)/greenserve.ini $(DESTDIR)$(DOCDIR)/greenserve.ini
+	install -d $(DESTDIR)$(CONFDIR)
+	if [ -e $(DESTDIR)$(CONFDIR)/greenserve.ini ]; then \
+	    echo "$(DESTDIR)$(CONFDIR)/greenserve.ini exists: kept (the new example is in $(DOCDIR))"; \
+	else install -m 644 $(BUILD)/greenserve.ini $(DESTDIR)$(CONFDIR)/greenserve.ini; fi
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in greenserve.service greenserve.socket; do \
-	    sed 's|/usr/bin/greenserve|$(BINDIR)/greenserve|' packaging/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+	    sed -e 's|/usr/bin/greenserve|$(BINDIR)/greenserve|' \
+	        -e 's|/etc/greenserve/greenserve.ini|$(CONFDIR)/greenserve.ini|' \
+	        packaging/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 	    chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 
 uninstall:
+	@mkdir -p $(BUILD)
+	sed 's|/usr/lib/greenserve/apps|$(APPDIR)|' packaging/greenserve.ini > $(BUILD)/greenserve.ini
+	if cmp -s $(BUILD)/greenserve.ini $(DESTDIR)$(CONFDIR)/greenserve.ini; then \
+	    rm -f $(DESTDIR)$(CONFDIR)/greenserve.ini; rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
+	elif [ -e $(DESTDIR)$(CONFDIR)/greenserve.ini ]; then \
+	    echo "$(DESTDIR)$(CONFDIR)/greenserve.ini was edited: kept"; fi
 	rm -f $(DESTDIR)$(BINDIR)/greenserve $(DESTDIR)$(INCDIR)/greenserve.h \
 	    $(DESTDIR)$(PCDIR)/greenserve.pc $(DESTDIR)$(MANDIR)/greenserve.1 \
 	    $(DESTDIR)$(DOCDIR)/greenserve.ini $(DESTDIR)$(UNITDIR)/greenserve.service \
 	    $(DESTDIR)$(UNITDIR)/greenserve.socket \
 	    $(patsubst $(BUILD)/apps/%,$(DESTDIR)$(APPDIR)/%,$(APPS))
 	-rmdir $(DESTDIR)$(APPDIR) $(DESTDIR)$(LIBDIR)/greenserve $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The Debian package, built by dpkg-buildpackage (debian/) from a copy of
+# the tree in $(BUILD)/deb, so that its clean step cannot touch build/.
+DEB_DEPS := debhelper dpkg-dev fakeroot adduser
+
+.PHONY: deb test-deb
+deb:
+	@$(MAKE) --no-print-directory deps DEPS="$(DEB_DEPS) $(DEPS)"
+	packaging/build-deb.sh $(BUILD)
+
+# Install the .deb on this machine, serve with it, purge it (root only).
+test-deb:
+	packaging/test-deb.sh $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
