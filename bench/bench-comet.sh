@@ -213,13 +213,19 @@ idle() {
     done
     t1=$(now)
     await_ready
-    # The last requests read and parked: RSS steady for 1 s.
-    prev=0
-    for _ in $(seq 30); do
+    # The last requests read and parked, and the parked stacks stashed
+    # (within 2 s of parking, runtime/hub.c): RSS steady for 3 s.
+    prev=0 still=0
+    for _ in $(seq 60); do
         r=$(rss_kb "$srv")
-        [ "$r" = "$prev" ] && break
+        if [ "$r" = "$prev" ]; then
+            still=$(( still + 1 ))
+            [ "$still" -ge 3 ] && break
+        else
+            still=0
+        fi
         prev=$r
-        sleep 0.5
+        sleep 1
     done
     failed=$(cat "$tmp"/client.* | sed -n 's/^ready.* failed=\([0-9]*\).*/\1/p' | paste -sd+ | bc)
     rate=$(echo "$n / ($t1 - $t0)" | bc -l)

@@ -5,7 +5,8 @@
  * A message is copied once, into one allocation, and then only referenced:
  * by its channel's ring and by every batch handed out, each holding a
  * reference. A waiter is a green thread parked on its channel's wait
- * queue with its cursor on its own stack, so a publish walks only that
+ * queue with its cursor in its wait_data (not on its stack, which may be
+ * stashed while it waits), so a publish walks only that
  * channel's waiters, and a timeout is the thread's own libevent timer.
  *
  * A woken waiter is not handed the message: it collects, when it runs,
@@ -34,6 +35,8 @@
 #define BUS_TIMEOUT_MS       10000
 #define RING_MIN             8
 #define BUCKETS_MIN          16
+
+_Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "a cursor fits in wait_data");
 
 typedef struct chan chan;
 
@@ -399,8 +402,7 @@ static void wake_newer(chan *c, uint64_t id)
     gs_thread *t = c->waiters.head;
     while (t) {
         gs_thread *next = t->wq_next;
-        const uint64_t *after = t->wait_data;
-        if (id > *after)
+        if (id > (uint64_t)(uintptr_t)t->wait_data)
             rt_wake(t, 0);
         t = next;
     }
@@ -563,7 +565,7 @@ static int park(chan_hub *ch, chan *c, uint64_t after, int64_t timeout_ms, gs_ch
 {
     /* Long-polls mostly share one timeout: keep their timers in a FIFO. */
     rt_hub_common_timeout(timeout_ms);
-    rt_current()->wait_data = &after; /* read by wake_newer */
+    rt_current()->wait_data = (void *)(uintptr_t)after; /* read by wake_newer */
     ch->nwaiters++;
     int r = rt_wait_interruptible(&c->waiters, timeout_ms);
     ch->nwaiters--;

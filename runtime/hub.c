@@ -45,8 +45,11 @@ struct rt_hub {
     int internal;  /* our own registered events (fd table...) */
     unsigned batches;
     bool stop;
-    bool root_in_run; /* root is inside gs_hub_run */
-    bool draining;    /* rt_hub_drain was called */
+    bool root_in_run;   /* root is inside gs_hub_run */
+    bool draining;      /* rt_hub_drain was called */
+    struct event sweep; /* stashes the stacks of long-parked threads */
+    bool sweep_armed;
+    unsigned sweep_tick;
     struct {
         int64_t ms;               /* 0: free */
         const struct timeval *tv; /* libevent's handle for it */
@@ -117,6 +120,12 @@ static void after_switch(rt_hub *h, rt_transfer tr)
         free(prev);
 }
 
+static __attribute__((noinline, cold)) void unstash(gs_thread *t)
+{
+    rt_stack_unstash(t->stack, t->stash, t->stash_len);
+    t->stash = NULL;
+}
+
 static inline __attribute__((always_inline)) void switch_to(rt_hub *h, gs_thread *to)
 {
     gs_thread *from = h->current;
@@ -124,6 +133,8 @@ static inline __attribute__((always_inline)) void switch_to(rt_hub *h, gs_thread
         from->state = RT_RUNNING;
         return;
     }
+    if (__builtin_expect(to->stash != NULL, 0))
+        unstash(to);
     h->current = to;
     to->state = RT_RUNNING;
     rt_stack_set_running(to->stack);
@@ -224,6 +235,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     rt_wake(arg, -ETIMEDOUT);
 }
 
+static void on_sweep(evutil_socket_t fd, short what, void *arg);
+
 static rt_hub *hub_new(void)
 {
     rt_hub *h = calloc(1, sizeof(*h));
@@ -251,6 +264,7 @@ static rt_hub *hub_new(void)
     h->root.state = RT_RUNNING;
     h->current = &h->root;
     evtimer_assign(&h->root.timer, h->base, on_timeout, &h->root);
+    evtimer_assign(&h->sweep, h->base, on_sweep, h);
     h->loop.ctx = make_fcontext(rt_stack_top(h->loop.stack), RT_LOOP_STACK, loop_main);
     h->loop.asan_bottom = rt_stack_bottom(h->loop.stack);
     h->loop.asan_size = RT_LOOP_STACK;
@@ -472,6 +486,40 @@ static void intr_unlink(rt_hub *h, gs_thread *t)
     t->intr_prev = t->intr_next = NULL;
 }
 
+/* ---- stashing the stacks of long waits ----
+ * A thread that has stayed in an interruptible wait (a long-poll, a stream
+ * waiting for news) for a whole sweep period will likely stay longer: its
+ * stack's bytes in use go to the heap and its pages back to the kernel,
+ * until it is switched to again. A parked long-poll then costs the bytes
+ * its frames use, not a page. What a waker or a callback touches while a
+ * thread waits must therefore live in gs_thread or on the heap, never on
+ * the waiting thread's stack. */
+#define RT_SWEEP_MS 1000
+
+static void sweep_arm(rt_hub *h)
+{
+    struct timeval tv = ms_to_tv(RT_SWEEP_MS);
+    event_add(&h->sweep, &tv);
+    h->sweep_armed = true;
+    h->internal++; /* it alone does not keep the hub running */
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    rt_hub *h = arg;
+    h->sweep_armed = false;
+    h->internal--;
+    for (gs_thread *t = h->intr_head; t; t = t->intr_next) {
+        bool cold = t->state == RT_WAITING && t->park_tick != h->sweep_tick;
+        if (cold && t->stack && !t->stash)
+            t->stash = rt_stack_stash(t->stack, t->ctx, &t->stash_len);
+    }
+    h->sweep_tick++;
+    if (h->intr_head)
+        sweep_arm(h);
+}
+
 int rt_wait_interruptible(rt_waitq *q, int64_t timeout_ms)
 {
     rt_hub *h = rt_hub_get();
@@ -483,6 +531,9 @@ int rt_wait_interruptible(rt_waitq *q, int64_t timeout_ms)
     if (h->draining)
         return -ESHUTDOWN;
     intr_link(h, t);
+    t->park_tick = h->sweep_tick;
+    if (!h->sweep_armed)
+        sweep_arm(h);
     t->interruptible = true;
     int r = rt_wait(q, timeout_ms);
     t->interruptible = false;

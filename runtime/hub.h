@@ -50,6 +50,9 @@ struct gs_thread {
     struct event timer; /* the current wait's timeout */
     rt_waitq joiners;
     rt_link *links;
+    void *stash; /* the stack's content while stashed (see hub.c) */
+    size_t stash_len;
+    unsigned park_tick; /* the hub's sweep count when the wait began */
     void *asan_fake_stack;
     const void *asan_bottom;
     size_t asan_size;

@@ -119,6 +119,49 @@ void rt_stack_pool_drain(rt_stack_pool *p)
     p->nfree = 0;
 }
 
+/* ---- stashing ---- */
+
+/* Under AddressSanitizer the frames being copied hold poisoned red zones:
+ * copy without instrumentation, and without letting the compiler turn the
+ * loop into a (checked) memcpy call. */
+#if defined(__SANITIZE_ADDRESS__)
+__attribute__((no_sanitize("address"))) static void stack_copy(void *dst, const void *src, size_t n)
+{
+    volatile char *d = dst;
+    const volatile char *s = src;
+    while (n--)
+        *d++ = *s++;
+}
+#else
+#define stack_copy memcpy
+#endif
+
+void *rt_stack_stash(rt_stack *s, const void *sp, size_t *len)
+{
+    char *map = s->map;
+    size_t map_size = s->map_size;
+    size_t n = (size_t)(map + map_size - (const char *)sp);
+    void *copy = malloc(n);
+    if (!copy)
+        return NULL;
+    stack_copy(copy, sp, n);
+    /* Deeper pages, touched by an earlier call or an earlier owner of the
+     * stack, go too. */
+    if (madvise(map + page_size(), map_size - page_size(), MADV_DONTNEED) < 0) {
+        free(copy);
+        return NULL;
+    }
+    *len = n;
+    return copy;
+}
+
+void rt_stack_unstash(rt_stack *s, void *copy, size_t len)
+{
+    char *end = (char *)(s + 1); /* the descriptor ends the mapping */
+    stack_copy(end - len, copy, len);
+    free(copy);
+}
+
 /* ---- overflow report ---- */
 
 static __thread const rt_stack *running;

@@ -38,6 +38,15 @@ void rt_stack_pool_drain(rt_stack_pool *p);
 void *rt_stack_top(const rt_stack *s);
 void *rt_stack_bottom(const rt_stack *s);
 
+/* Stash the stack of a parked thread whose saved context is at sp: copy
+ * [sp, end of the mapping), frames and descriptor, to the heap and give
+ * every page back to the kernel. Returns the copy (its length in *len), or
+ * NULL (out of memory: the stack stays as it was). Until rt_stack_unstash,
+ * nothing may read or write the stack, descriptor included. */
+void *rt_stack_stash(rt_stack *s, const void *sp, size_t *len);
+/* Put a stashed stack back where it was and free the copy. */
+void rt_stack_unstash(rt_stack *s, void *copy, size_t len);
+
 /* Per OS thread: an alternate signal stack, and (once per process) the
  * SIGSEGV handler that reports a hit on a green thread's guard page. */
 int rt_stack_guard_init(void);
