@@ -62,13 +62,44 @@ static const char *const files[] = {"bin/greenserve",
                                     "lib/systemd/system/greenserve.socket",
                                     NULL};
 
+/* PREFIX=/usr: the config in /etc, as Debian has it. */
+static bool config_staged(void)
+{
+    char full[256];
+    snprintf(full, sizeof(full), "%s/etc/greenserve/greenserve.ini", stage);
+    return access(full, F_OK) == 0;
+}
+
 static void check_installed(void)
 {
     for (const char *const *f = files; *f; f++)
         cr_assert(staged(*f), "%s not installed", *f);
+    cr_assert(config_staged(), "no /etc/greenserve/greenserve.ini");
+    cr_assert_eq(
+        ts_sh(out, sizeof(out),
+              "grep -c '^ExecStart=/usr/bin/greenserve --config "
+              "/etc/greenserve/greenserve.ini$' '%s/usr/lib/systemd/system/greenserve.service'",
+              stage),
+        0, "the unit runs the installed config: %s", out);
     cr_assert_eq(ts_sh(out, sizeof(out), "grep -c /usr/lib/greenserve/apps/hello.so '%s/usr/%s'",
                        stage, "share/doc/greenserve/greenserve.ini"),
                  0, "the example config names the installed apps: %s", out);
+}
+
+/* An edited config survives both a second install and uninstall. */
+static void check_config_kept(void)
+{
+    int st = ts_sh(out, sizeof(out),
+                   "echo '; mine' >> '%s/etc/greenserve/greenserve.ini' && " CLEAN_MAKE
+                   " -s -C '%s' install DESTDIR='%s' PREFIX=/usr && " CLEAN_MAKE
+                   " -s -C '%s' uninstall DESTDIR='%s' PREFIX=/usr && "
+                   "tail -1 '%s/etc/greenserve/greenserve.ini'",
+                   stage, root, stage, root, stage, stage);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "exists: kept") && strstr(out, "was edited: kept"), "%s", out);
+    cr_assert(strstr(out, "; mine\n"), "%s", out);
+    for (const char *const *f = files; *f; f++)
+        cr_assert_not(staged(*f), "%s left by uninstall", *f);
 }
 
 static void check_uninstall(void)
@@ -78,6 +109,9 @@ static void check_uninstall(void)
                  0, "%s", out);
     for (const char *const *f = files; *f; f++)
         cr_assert_not(staged(*f), "%s left by uninstall", *f);
+    cr_assert_not(config_staged(), "the unchanged config is left by uninstall");
+    install_staged();
+    check_config_kept();
 }
 
 /* pkg-config as a user would run it, pointed at the staging tree: the
@@ -159,4 +193,26 @@ Test(install, man_page_names_every_option_of_help)
                    root, root, ts_build_dir());
     cr_assert_eq(st, 0, "%s", out);
     cr_assert_str_eq(out, "", "options of --help missing from packaging/greenserve.1");
+}
+
+/* Every option is a config key too (but the three that make no sense in
+ * a file), and every signal the master handles, every variable it reads,
+ * has its entry. */
+Test(install, man_page_names_every_config_key_signal_and_variable)
+{
+    int st = ts_sh(out, sizeof(out),
+                   "page=$(groff -man -Tascii -rLL=300n -P-cbou '%s/packaging/greenserve.1'); "
+                   "keys=$(printf '%%s' \"$page\" | sed -n '/^CONFIGURATION FILE/,/^SIGNALS/p'); "
+                   "opts=$('%s/%s/greenserve' --help | grep -o '^  --[a-z-]*' | sed 's/.*--//'); "
+                   "for o in $opts; do case $o in config|help|version) continue;; esac; "
+                   "printf '%%s' \"$keys\" | grep -qw -- \"$o\" || echo \"key $o\"; done; "
+                   "sigs=$(printf '%%s' \"$page\" | sed -n '/^SIGNALS/,/^ENVIRONMENT/p'); "
+                   "for s in TERM INT QUIT HUP TTIN TTOU USR1 USR2; do "
+                   "printf '%%s' \"$sigs\" | grep -qw \"SIG$s\" || echo \"signal $s\"; done; "
+                   "env=$(printf '%%s' \"$page\" | sed -n '/^ENVIRONMENT/,/^EXIT STATUS/p'); "
+                   "for v in LISTEN_FDS LISTEN_PID GREENSERVE_UPGRADE_FD NOTIFY_SOCKET; do "
+                   "printf '%%s' \"$env\" | grep -qw \"$v\" || echo \"variable $v\"; done",
+                   root, root, ts_build_dir());
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_str_eq(out, "", "missing from packaging/greenserve.1");
 }
