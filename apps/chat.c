@@ -39,8 +39,10 @@
  *
  * A message is stored once by the channel and every waiter gets a
  * reference to it; a stream copies it only into its socket write. A
- * worker that drains (stop, reload) ends its streams with a retry: hint
- * and answers its long-polls at once, so clients come back to a live one.
+ * worker that retires while others stay (reload, recycle) hands its
+ * waiting streams and long-polls to them (GS_APP_HANDOFF: a stream's
+ * cursor is the last id it wrote); one that stops ends its streams with a
+ * retry: hint and answers its long-polls at once.
  */
 #include <greenserve.h>
 #include <errno.h>
@@ -782,6 +784,7 @@ static int stream_drained(chat *c, stream *s)
 static int stream_step(chat *c, stream *s, uint64_t *cursor)
 {
     gs_chan_batch b;
+    gs_set_cursor(s->r, *cursor); /* all up to it is written: a hand-off goes on from there */
     int n = gs_chan_wait(s->room->chan, *cursor, c->cfg.heartbeat_ms, &b);
     room_advance(c, s->room, &b);
     s->mark = s->room->total;
@@ -797,11 +800,14 @@ static int stream_step(chat *c, stream *s, uint64_t *cursor)
     return err;
 }
 
-/* Where a stream starts: Last-Event-ID (EventSource sets it when it
- * reconnects), ?after= for clients that cannot set headers, or whatever
- * the room holds. False (and a 400 sent) for a bad id. */
+/* Where a stream starts: where it was (handed over by a retiring
+ * worker), Last-Event-ID (EventSource sets it when it reconnects),
+ * ?after= for clients that cannot set headers, or whatever the room
+ * holds. False (and a 400 sent) for a bad id. */
 static bool stream_cursor(gs_request *r, uint64_t *cursor)
 {
+    if (gs_resumed(r, cursor))
+        return true;
     char buf[32];
     const char *id = gs_env(r, "HTTP_LAST_EVENT_ID");
     if (!id || !*id)
@@ -837,7 +843,7 @@ static int events(gs_request *r, chat *c)
     char hello[32] = "retry: ";
     char *end = put_u64(hello + 7, (uint64_t)c->cfg.retry_ms);
     memcpy(end, "\n\n", 2);
-    int err = stream_write(c, &s, hello, (size_t)(end + 2 - hello));
+    int err = gs_resumed(r, NULL) ? 0 : stream_write(c, &s, hello, (size_t)(end + 2 - hello));
     while (err >= 0)
         err = stream_step(c, &s, &cursor);
     c->streams--;
@@ -889,5 +895,7 @@ static int handle(gs_request *r, void *state)
 }
 
 /* GREEN: channels belong to the hub, so even with --threads the handlers
- * must run there. */
-GS_APP(.name = "chat", .flags = GS_APP_GREEN, .init = init, .handle = handle, .fini = fini);
+ * must run there. HANDOFF: a long-poll run again is the same request; a
+ * stream goes on from its cursor. */
+GS_APP(.name = "chat", .flags = GS_APP_GREEN | GS_APP_HANDOFF, .init = init, .handle = handle,
+       .fini = fini);

@@ -57,6 +57,17 @@ struct http_conn {
     char local[INET6_ADDRSTRLEN];
     char local_port[8];
     bool local_known;
+    /* Hand-off (see http.h): between requests with nothing of the next
+     * one read (`between`); gone to another worker (`handed`); a resumed
+     * connection's first request still to resume (`resume_pending`); the
+     * current request resumed (`resumed`) and its cursors. */
+    bool between;
+    bool handed;
+    bool resume_pending;
+    bool resumed;
+    bool has_cursor;
+    uint64_t cursor; /* gs_set_cursor's */
+    http_handoff resume;
     gs_request req;
 };
 

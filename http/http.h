@@ -25,7 +25,7 @@ typedef struct http_limits {
     /* A handler running longer is cancelled (504); 0 or GS_FOREVER: none.
      * Long waits are exempt (http/route.c). */
     int64_t request_timeout_ms;
-    unsigned max_conns;           /* open connections per worker; past it 503 */
+    unsigned max_conns; /* open connections per worker; past it 503 */
 } http_limits;
 
 typedef struct http_mount {
@@ -56,6 +56,57 @@ void http_limits_default(http_limits *l);
 /* Serve one accepted, non-blocking connection until it closes, on the
  * calling green thread, then gs_close(fd). Switches. */
 void http_serve(http_site *site, int fd, const struct sockaddr *peer, socklen_t peerlen);
+
+/* ---- hand-off: a retiring worker passes its connections on ----
+ *
+ * What crosses to the other worker with the socket (server/handoff.c
+ * carries both): plain bytes, valid between processes of one executable.
+ * `len` bytes follow the struct in the same block (http_handoff_bytes): for a parked request,
+ * its head again (rebuilt from the parsed fields: the parser terminated
+ * the values in place) and then any input not parsed yet. */
+typedef struct http_handoff {
+    uint8_t parked;     /* a handler was parked in a long wait: run its request again */
+    uint8_t fresh;      /* no request seen yet on the connection */
+    uint8_t started;    /* parked: the response's head, maybe some body, went out */
+    uint8_t frame;      /* started: its http_frame (chunked or close-delimited) */
+    uint8_t close;      /* started: the connection closes after the response */
+    uint8_t has_cursor; /* parked: the handler set a cursor (gs_set_cursor) */
+    uint16_t status;    /* started */
+    uint64_t cursor;
+    uint64_t body_sent; /* started */
+    uint32_t len;
+} http_handoff;
+
+static inline char *http_handoff_bytes(const http_handoff *h)
+{
+    return (char *)(h + 1);
+}
+
+typedef struct http_conn http_conn;
+
+/* As http_serve, and also: *self (if self is not NULL) points at the
+ * connection while it is served and is NULL again once it has ended, so
+ * that the process can hand it off (http_conn_capture); resume (if not
+ * NULL) is a connection handed over by another worker: its input and, for
+ * a parked request, the response state the request resumes with (see
+ * gs_resumed). resume is borrowed for the call's first steps only. */
+void http_serve_ex(http_site *site, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                   const http_handoff *resume, http_conn **self);
+
+/* If c can be handed off now, its state as a new block (the caller frees
+ * it), else NULL. It can when its thread is parked either between
+ * requests with nothing of the next one read, or in a long wait (a
+ * channel wait or gs_wait_disconnect) of a request without a body whose
+ * app has GS_APP_HANDOFF, with no output held back and a response that
+ * is either not started or a stream (chunked or close-delimited) whose
+ * head has gone out. Never switches. */
+http_handoff *http_conn_capture(http_conn *c);
+
+/* c's socket now belongs to another worker: nothing more is read from or
+ * written to it here, and its end closes the descriptor without a
+ * shutdown, a reset or an access log line. The caller then kills c's
+ * thread (gs_kill), which unwinds as from a cancelled wait. */
+void http_conn_handed(http_conn *c);
 
 /* Refuse a connection because the worker is full: 503 with Retry-After,
  * a log line, and close. For the accept loop, when active_conns has

@@ -467,6 +467,12 @@ enum {
     /* Always run this app's handlers on the hub, even when the worker has
      * handler threads (--threads): the app never blocks its OS thread. */
     GS_APP_GREEN = 1u << 0,
+    /* This app's requests may move to another worker while they wait
+     * (hand-off; see gs_resumed): when a worker retires gracefully (a
+     * reload, a recycle, one worker fewer), a request parked in a channel
+     * wait or gs_wait_disconnect moves with its socket to a worker that
+     * stays, and its handler runs there again from the start. */
+    GS_APP_HANDOFF = 1u << 1,
 };
 
 typedef struct gs_app {
@@ -543,6 +549,48 @@ bool gs_disconnected(gs_request *r);
  * waits are bounded by their own timeout, the client's disconnect and the
  * drain. Any other wait past the timeout returns -ECANCELED (see gs_app). */
 int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * Hand-off (apps with GS_APP_HANDOFF)
+ *
+ * When its worker retires gracefully (SIGHUP reload, --max-requests,
+ * --max-memory or --max-age recycle, SIGTTOU) while a request of such an
+ * app is parked in a long wait (gs_chan_wait, gs_wait_disconnect) with
+ * nothing held back unsent, the request moves to a worker that stays:
+ * the socket itself, the request as received, the state of its response
+ * and its cursor. Its client notices nothing. On the retiring worker the
+ * wait returns -ECANCELED and every later write -EPIPE: the handler just
+ * returns, and its gs_defer clean-ups run there. On the new worker the
+ * handler is called again with the same request (gs_env, gs_read: a
+ * request with a body is never moved), and:
+ *   - gs_resumed(r, &cursor) is true, with the cursor the handler last
+ *     set with gs_set_cursor on the old worker (0 if it set none);
+ *   - a response that had not started starts as usual (a long-poll);
+ *   - a stream (chunked, or close-delimited on HTTP/1.0) whose head went
+ *     out goes on: gs_start_response sends nothing and returns -EALREADY,
+ *     and gs_write continues the body where the old worker left it.
+ * So the handler must be restartable from the start, and its cursor must
+ * say exactly where its client is: the id of the last message the client
+ * has been sent in full (for a stream), or the id the client asked to
+ * wait after (for a long-poll), so that waiting after it again on the new
+ * worker gives no duplicate and no gap. Whatever else the handler did
+ * before its wait (a "joined" notice...) it does again. A request whose
+ * app has no GS_APP_HANDOFF, or that is not parked when its worker
+ * retires (its handler running), finishes on the old worker as before:
+ * its waits end with -ESHUTDOWN. Idle keep-alive connections move too.
+ * When no worker can take them (a stop, not a reload), nothing moves.
+ * ---------------------------------------------------------------------- */
+
+/* Record the request's cursor (see above): what a hand-off resumes from.
+ * Call it before each wait, or whenever the client has been sent more.
+ * Never switches. */
+void gs_set_cursor(gs_request *r, uint64_t id);
+
+/* Whether this request was handed over by a retiring worker (and its
+ * handler runs again here); *cursor (if cursor is not NULL) gets the
+ * cursor set there, 0 when none was or the request is not resumed. Never
+ * switches. */
+bool gs_resumed(gs_request *r, uint64_t *cursor);
 
 #ifdef __cplusplus
 }

@@ -135,6 +135,7 @@ void srv_child_run(const srv_child_args *a)
                              .logs = a->logs,
                              .unlink_sockets = false,
                              .slot = a->slot,
+                             .slots = a->slots,
                              .notify_fd = a->notify_fd,
                              .tick_ms = srv_heartbeat_ms(a->gen->settings.timeout_ms),
                              .exit_on_quit = true};

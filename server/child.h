@@ -24,6 +24,7 @@ typedef struct srv_child_args {
     const srv_logs *logs;
     const srv_identity *id;
     srv_slot *slot;
+    const srv_slot *slots; /* the whole scoreboard */
     pid_t master;
     int notify_fd; /* the write end of the master's pipe */
 } srv_child_args;

@@ -116,6 +116,10 @@ static unsigned count(const srv_crew *c, unsigned gen, unsigned what)
 
 void srv_crew_signal_all(srv_crew *c, int sig)
 {
+    /* A stop: every worker stops, so none is a sibling to hand off to
+     * (mark them all before the first one looks). */
+    for (srv_child *ch = c->children; ch && (sig == SIGTERM || sig == SIGINT); ch = ch->next)
+        atomic_store(&ch->slot->state, SRV_SLOT_STOPPING);
     for (srv_child *ch = c->children; ch; ch = ch->next)
         if (!ch->killed)
             kill(ch->pid, sig);
@@ -147,6 +151,7 @@ static void run_child(srv_crew *c, srv_gen *g, srv_slot *slot)
                          .logs = c->a->logs,
                          .id = &c->a->id,
                          .slot = slot,
+                         .slots = c->slots,
                          .master = getppid(),
                          .notify_fd = c->wake_wr};
     srv_child_run(&ca);
@@ -204,8 +209,17 @@ static void fill(srv_crew *c, srv_gen *g, unsigned want, int64_t now)
 
 /* ---- retiring ---- */
 
+/* Marked stopping in the scoreboard before any of them is told: a
+ * retiring worker hands its connections to the ready ones (see
+ * srv_handoff_targets), which must not be retiring too. */
+static void mark_retiring(srv_child *ch)
+{
+    atomic_store(&ch->slot->state, SRV_SLOT_STOPPING);
+}
+
 static void retire(srv_crew *c, srv_child *ch, int64_t now)
 {
+    mark_retiring(ch);
     ch->retiring = true;
     ch->kill_at = now + c->gen->settings.graceful_timeout_ms + RETIRE_MARGIN_MS;
     kill(ch->pid, SIGTERM);
@@ -240,6 +254,9 @@ static void trim(srv_crew *c, int64_t now)
         return;
     for (ch = c->children; ch; ch = ch->next)
         if (ch->doomed && !ch->retiring)
+            mark_retiring(ch);
+    for (ch = c->children; ch; ch = ch->next)
+        if (ch->doomed && !ch->retiring)
             retire(c, ch, now);
 }
 
@@ -268,6 +285,9 @@ void srv_crew_start_generation(srv_crew *c, srv_gen *g)
 
 static void switch_generation(srv_crew *c, int64_t now)
 {
+    for (srv_child *ch = c->children; ch; ch = ch->next)
+        if (ch->gen != c->next->id && !ch->retiring)
+            mark_retiring(ch);
     for (srv_child *ch = c->children; ch; ch = ch->next)
         if (ch->gen != c->next->id && !ch->retiring)
             retire(c, ch, now);

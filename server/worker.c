@@ -25,6 +25,7 @@
 #include "runtime/hub.h"
 #include "runtime/greenlibc.h"
 #include "server/bus.h"
+#include "server/handoff.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
 #include "server/conninfo.h"
@@ -35,6 +36,8 @@ typedef struct conn {
     struct conn *prev, *next;
     worker *w;
     gs_thread *thread; /* NULL until it first runs */
+    http_conn *hc;     /* while http/ serves it: for a hand-off */
+    http_handoff *resume; /* handed over by a retiring worker; NULL */
     int fd;
     bool killed;             /* by a stop: its waits return -ECANCELED */
     _Atomic bool busy;       /* a handler has its request (maybe on an OS thread) */
@@ -75,6 +78,8 @@ struct worker {
     struct event *signals[NSIGNALS];
     struct event *tick;
     gs_sem *wake;  /* the stopper's: a connection or a handler ended */
+    srv_handoff_server handoff; /* taking connections from retiring siblings */
+    gs_thread *handoff_thread;
     bool stopping; /* SIGTERM/SIGINT seen */
     bool forced;   /* seen twice, or SIGQUIT: stop waiting */
     bool quit;     /* SIGQUIT: left the hub with threads still parked */
@@ -215,7 +220,9 @@ static void *conn_main(void *arg)
     if (c->killed)
         gs_close(c->fd); /* a stop came before it ran */
     else
-        http_serve(&w->site, c->fd, (struct sockaddr *)&c->peer, c->peerlen);
+        http_serve_ex(&w->site, c->fd, (struct sockaddr *)&c->peer, c->peerlen, c->resume,
+                      &c->hc);
+    free(c->resume);
     /* The descriptor is closed, but no other green thread ran since: its
      * number cannot have been reused by an accept yet. */
     conn_forget(w, c);
@@ -225,12 +232,18 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static int conn_start(worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len)
+static int conn_start(worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len,
+                      http_handoff *resume)
 {
     conn *c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (conn){.w = w, .fd = fd, .peerlen = len, .next = w->conns, .accepted_ms = gs_now_ms()};
+    *c = (conn){.w = w,
+                .fd = fd,
+                .peerlen = len,
+                .next = w->conns,
+                .accepted_ms = gs_now_ms(),
+                .resume = resume};
     memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
     if (gs_spawn_n(conn_main, c) < 0) {
         free(c);
@@ -269,7 +282,7 @@ static void take(worker *w, acceptor *ac, int fd, const struct sockaddr_storage 
         atomic_fetch_add_explicit(&w->a->slot->accepted, 1, memory_order_relaxed);
     if (w->nconns >= w->site.limits.max_conns) {
         http_refuse_busy(&w->site, fd);
-    } else if (conn_start(w, fd, peer, len) < 0) {
+    } else if (conn_start(w, fd, peer, len, NULL) < 0) {
         gs_close(fd);
         accept_failed(ac, -ENOMEM);
     }
@@ -395,6 +408,163 @@ static void set_state(worker *w, int state)
     }
 }
 
+/* ---- hand-off ---- */
+
+/* Connections one worker takes from retiring siblings. */
+static bool take_handed(void *arg, int fd, http_handoff *state)
+{
+    worker *w = arg;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    if (w->stopping || w->nconns >= w->site.limits.max_conns)
+        return false;
+    if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+        len = 0;
+    return conn_start(w, fd, &peer, len, state) == 0;
+}
+
+static int start_taking(worker *w)
+{
+    if (!w->a->slots)
+        return 0;
+    int fd = srv_handoff_listen();
+    if (fd < 0) { /* not fatal: retiring siblings drain as before */
+        rt_log("handoff: cannot listen: %s; connections of retiring workers will not come here",
+               strerror(-fd));
+        return 0;
+    }
+    w->handoff = (srv_handoff_server){.lfd = fd, .take = take_handed, .arg = w};
+    w->handoff_thread = gs_spawn(srv_handoff_serve, &w->handoff);
+    if (!w->handoff_thread) {
+        close(fd);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void stop_taking(worker *w)
+{
+    if (!w->handoff_thread)
+        return;
+    gs_kill(w->handoff_thread);
+    gs_join(w->handoff_thread, NULL, GS_FOREVER);
+    w->handoff_thread = NULL;
+}
+
+#define HANDOFF_TARGETS 16
+/* How long a batch may wait for its answer: the whole hub waits with it. */
+#define HANDOFF_WAIT_MS 2000
+/* Rounds before the drain: after each, the handlers that were about to
+ * run (woken by a message) have run and parked again, and can go. */
+#define HANDOFF_ROUNDS 20
+
+typedef struct handing {
+    int socks[HANDOFF_TARGETS];
+    pid_t pids[HANDOFF_TARGETS];
+    size_t n, next; /* targets left; the next one to send to */
+    unsigned handed;
+    int64_t last_ms; /* when the last batch was taken */
+} handing;
+
+static void handing_open(worker *w, handing *h)
+{
+    pid_t pids[HANDOFF_TARGETS];
+    size_t n = w->a->slots ? srv_handoff_targets(w->a->slots, w->a->slot, pids, HANDOFF_TARGETS)
+                           : 0;
+    *h = (handing){0};
+    for (size_t i = 0; i < n; i++) {
+        int fd = srv_handoff_connect(pids[i]);
+        if (fd < 0) {
+            rt_log("handoff: cannot reach worker %d: %s", (int)pids[i], strerror(-fd));
+            continue;
+        }
+        h->pids[h->n] = pids[i];
+        h->socks[h->n++] = fd;
+    }
+}
+
+static void handing_drop(handing *h, size_t k, int err)
+{
+    rt_log("handoff: worker %d: %s; handing no more to it", (int)h->pids[k], strerror(-err));
+    close(h->socks[k]);
+    h->socks[k] = h->socks[--h->n];
+    h->pids[k] = h->pids[h->n];
+}
+
+static void handing_close(handing *h)
+{
+    while (h->n > 0)
+        close(h->socks[--h->n]);
+}
+
+/* Send a batch to the next target, round robin; a target that fails is
+ * dropped and the next one tried. The taken connections are now the
+ * other worker's: unwind their threads here without a word to the client. */
+static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
+{
+    int fds[SRV_HANDOFF_BATCH];
+    bool taken[SRV_HANDOFF_BATCH];
+    for (size_t i = 0; i < n; i++)
+        fds[i] = cs[i]->fd;
+    while (h->n > 0) {
+        size_t k = h->next++ % h->n;
+        int r = srv_handoff_send(h->socks[k], fds, states, n, HANDOFF_WAIT_MS, taken);
+        if (r < 0) {
+            handing_drop(h, k, r);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (taken[i]) {
+                http_conn_handed(cs[i]->hc);
+                conn_kill(cs[i]);
+            }
+        h->handed += (unsigned)r;
+        h->last_ms = gs_now_ms();
+        return r;
+    }
+    return -ENOTCONN;
+}
+
+/* Hand off every connection that can go now (http_conn_capture), without
+ * switching: a connection in flight must not run here. The count. */
+static int hand_round(worker *w, handing *h)
+{
+    conn *batch[SRV_HANDOFF_BATCH];
+    http_handoff *states[SRV_HANDOFF_BATCH];
+    size_t n = 0;
+    int total = 0;
+    for (conn *c = w->conns; c && h->n > 0; c = c->next) {
+        if (c->killed || !c->hc || !(states[n] = http_conn_capture(c->hc)))
+            continue;
+        batch[n++] = c;
+        if (n < SRV_HANDOFF_BATCH && c->next)
+            continue;
+        int r = send_batch(h, batch, states, n);
+        total += r > 0 ? r : 0;
+        while (n > 0)
+            free(states[--n]);
+    }
+    if (n > 0) {
+        int r = send_batch(h, batch, states, n);
+        total += r > 0 ? r : 0;
+        while (n > 0)
+            free(states[--n]);
+    }
+    return total;
+}
+
+static void hand_off(worker *w, handing *h, int64_t t0)
+{
+    for (int i = 0; i < HANDOFF_ROUNDS && h->n > 0; i++) {
+        if (hand_round(w, h) == 0 && i > 0)
+            break;
+        gs_yield();
+    }
+    if (h->handed)
+        rt_log("handoff: %u connection(s) handed to %zu worker(s) in %lld ms", h->handed, h->n,
+               (long long)(h->last_ms - t0));
+}
+
 /* ---- graceful stop ---- */
 
 /* Idle: not in a handler, and past its first request (or silent for too
@@ -414,9 +584,12 @@ static void close_idle(worker *w)
             conn_kill(c);
 }
 
-static void wait_for_conns(worker *w, int64_t deadline)
+/* Connections that become idle go to a sibling if there is one, or are
+ * closed between requests. */
+static void wait_for_conns(worker *w, handing *h, int64_t deadline)
 {
     while (w->nconns > 0 && !w->forced) {
+        hand_round(w, h);
         close_idle(w);
         int64_t left = deadline - gs_now_ms();
         if (left <= 0 || w->nconns == 0)
@@ -429,8 +602,15 @@ static void *stopper(void *arg)
 {
     worker *w = arg;
     int64_t grace = w->a->settings->graceful_timeout_ms;
+    int64_t t0 = gs_now_ms();
     stop_accepting(w);
     set_state(w, SRV_SLOT_STOPPING);
+    stop_taking(w);
+    /* Retiring while siblings stay (a reload, a recycle): what waits or
+     * idles goes to them, with its socket. */
+    handing h;
+    handing_open(w, &h);
+    hand_off(w, &h, t0);
     /* Long-polls (gs_wait_disconnect, channel waits) end with -ESHUTDOWN,
      * now and from now on, and gs_draining() turns true: their handlers
      * answer, and their clients come back to a worker still accepting. */
@@ -439,7 +619,8 @@ static void *stopper(void *arg)
     rt_log("stopping: %u connection(s) open, %zu request(s) in progress (%zu long-poll(s) "
            "woken); waiting up to %lld ms",
            w->nconns, srv_inflight_count(), parked, (long long)grace);
-    wait_for_conns(w, gs_now_ms() + grace);
+    wait_for_conns(w, &h, gs_now_ms() + grace);
+    handing_close(&h);
     if (w->nconns > 0) {
         rt_log("stopping: cancelling %zu request(s) still in progress", srv_inflight_count());
         for (conn *c = w->conns; c; c = c->next)
@@ -513,6 +694,8 @@ static int serve(worker *w)
     if (r == 0)
         r = srv_inflight_catch_crashes();
     if (r == 0)
+        r = start_taking(w);
+    if (r == 0)
         r = start_accepting(w);
     if (r == 0)
         r = start_ticking(w);
@@ -538,6 +721,7 @@ static void cleanup(worker *w)
     while (w->conns) {
         conn *c = w->conns;
         w->conns = c->next;
+        free(c->resume);
         free(c);
     }
     free(w->by_fd);

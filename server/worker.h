@@ -30,6 +30,8 @@ typedef struct srv_worker_args {
     bool unlink_sockets;  /* it created the unix sockets: remove them at stop */
     srv_slot *slot;       /* under a master: its scoreboard slot (the caller answers the
                              watchdog: srv_slot_answer_watchdog), else NULL */
+    const srv_slot *slots; /* under a master: the whole scoreboard, to find the siblings
+                              a retiring worker hands its connections to; else NULL */
     int notify_fd;        /* under a master: written to once ready, else -1 */
     int64_t tick_ms;      /* heartbeat period (with a slot) */
     bool exit_on_quit;    /* after SIGQUIT, _exit once the apps' fini ran */
@@ -39,7 +41,12 @@ typedef struct srv_worker_args {
  * per socket and serve. Under a master, mark the slot ready and tick its
  * heartbeat and counters every tick_ms.
  *
- * SIGTERM/SIGINT: stop accepting; drain the hub (rt_hub_drain: long-poll
+ * SIGTERM/SIGINT: stop accepting. Under a master whose other workers
+ * stay (a reload, a recycle, SIGTTOU: the master marked only this one
+ * stopping), hand off to the ready workers of the newest generation every
+ * connection that idles between requests, and every request of a
+ * GS_APP_HANDOFF app parked in a long wait (server/handoff.h; idle ones
+ * keep going as they become idle). Then drain the hub (rt_hub_drain: long-poll
  * waits -- gs_wait_disconnect, channels -- end with -ESHUTDOWN and
  * gs_draining() turns true), so that their handlers answer and their
  * clients come back to a worker still accepting; close idle connections (a fresh one gets
