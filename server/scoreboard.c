@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "greenserve.h"
 #include "runtime/log.h"
 #include "server/inflight.h"
 
@@ -27,17 +28,26 @@ int64_t srv_heartbeat_ms(int64_t timeout_ms)
     return t < 10 ? 10 : t > 500 ? 500 : t;
 }
 
+/* The whole mapping, so that a worker (which inherits this at its fork)
+ * can see its siblings' slots. Set once, before the first fork. */
+static srv_slot *board;
+
 srv_slot *srv_scoreboard_new(void)
 {
     void *p = mmap(NULL, SRV_SLOTS * sizeof(srv_slot), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    board = p;
+    return p;
 }
 
 void srv_scoreboard_free(srv_slot *slots)
 {
     if (slots)
         munmap(slots, SRV_SLOTS * sizeof(srv_slot));
+    if (slots == board)
+        board = NULL;
 }
 
 srv_slot *srv_slot_claim(srv_slot *slots, unsigned gen)
@@ -106,4 +116,62 @@ void srv_slot_ask(srv_slot *s)
 bool srv_slot_answered(const srv_slot *s)
 {
     return atomic_load(&s->answered) == atomic_load(&s->asked);
+}
+
+/* ---- fair accepting on a shared socket ----
+ * Every worker waiting on a shared listening socket is woken for each
+ * connection, and the one that is quickest (already running, on a free
+ * CPU) takes it, and often the burst behind it: 8,000 long-polls on 4
+ * workers ended up 52% on one. So a worker that holds more than its share
+ * leaves new connections to the others for a moment. Shares are counted
+ * over the accepting (READY) workers, each of which stores its count here
+ * as it accepts; the list of them is looked up again every 100 ms. */
+
+#define FAIR_REFRESH_MS 100
+#define FAIR_MAX_SIBLINGS 64
+
+static struct {
+    int64_t at; /* srv_clock_ms() of the last look */
+    unsigned n;
+    srv_slot *slots[FAIR_MAX_SIBLINGS];
+} siblings;
+
+static void find_siblings(const srv_slot *mine, int64_t now)
+{
+    siblings.at = now;
+    siblings.n = 0;
+    for (size_t i = 0; board && i < SRV_SLOTS && siblings.n < FAIR_MAX_SIBLINGS; i++) {
+        srv_slot *s = &board[i];
+        if (s != mine && atomic_load_explicit(&s->state, memory_order_relaxed) == SRV_SLOT_READY)
+            siblings.slots[siblings.n++] = s;
+    }
+}
+
+bool srv_slot_fair_turn(srv_slot *mine, unsigned conns)
+{
+    atomic_store_explicit(&mine->active_conns, conns, memory_order_relaxed);
+    int64_t now = srv_clock_ms();
+    if (now - siblings.at >= FAIR_REFRESH_MS)
+        find_siblings(mine, now);
+    uint64_t total = conns;
+    unsigned n = 1;
+    for (unsigned i = 0; i < siblings.n; i++) {
+        srv_slot *s = siblings.slots[i];
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) != SRV_SLOT_READY)
+            continue;
+        total += atomic_load_explicit(&s->active_conns, memory_order_relaxed);
+        n++;
+    }
+    /* Its share: the average, plus 10% and a few of slack, so that equals
+     * do not keep deferring to each other. */
+    return (uint64_t)conns * 10 * n <= total * 11 + (uint64_t)SRV_FAIR_SLACK * 10 * n;
+}
+
+void srv_slot_await_turn(srv_slot *mine, int lfd, unsigned conns)
+{
+    if (!mine || gs_wait_fd(lfd, GS_READ, GS_FOREVER) < 0)
+        return;
+    for (int i = 0; i < SRV_FAIR_DEFER_MS && !srv_slot_fair_turn(mine, conns); i++)
+        if (gs_sleep(1) < 0)
+            return;
 }

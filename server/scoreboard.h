@@ -77,4 +77,22 @@ int srv_slot_answer_watchdog(srv_slot *s);
 void srv_slot_ask(srv_slot *s);
 bool srv_slot_answered(const srv_slot *s);
 
+/* Fair spread over a shared listening socket (the default; not needed
+ * with --reuse-port, where the kernel spreads connections). A worker
+ * holding more than the average connections of the accepting workers,
+ * plus 10% and SRV_FAIR_SLACK, defers to the others: */
+#define SRV_FAIR_SLACK    4
+#define SRV_FAIR_DEFER_MS 5
+
+/* Whether the worker of `mine`, holding conns connections, may accept
+ * now (and store conns in its slot for its siblings). Never switches. */
+bool srv_slot_fair_turn(srv_slot *mine, unsigned conns);
+
+/* In the worker's accept loop, before each accept on the shared socket
+ * lfd: wait until it is readable, then, while this worker holds more than
+ * its share, leave the connection to the others, 1 ms at a time, up to
+ * SRV_FAIR_DEFER_MS (past that it accepts anyway: the others may be busy
+ * or stuck). Returns at once without a slot. Switches. */
+void srv_slot_await_turn(srv_slot *mine, int lfd, unsigned conns);
+
 #endif
