@@ -299,6 +299,8 @@ static void *accept_loop(void *arg)
     for (unsigned n = 1;; n++) {
         if (n % ACCEPT_BATCH == 0)
             gs_yield();
+        if (!ac->l->reuse_port) /* a shared socket: take only a fair share */
+            srv_slot_await_turn(w->a->slot, ac->l->fd, w->nconns);
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = gs_accept(ac->l->fd, (struct sockaddr *)&peer, &len, GS_FOREVER);
