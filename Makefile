@@ -145,7 +145,7 @@ bench-http: all $(BENCH_BIN)
 	bench/bench-http.sh $(BUILD)
 
 .PHONY: bench-comet
-bench-comet: all $(BUILD)/bench/comet_client
+bench-comet: all $(BUILD)/bench/comet_client $(BUILD)/bench/send_floor
 	bench/bench-comet.sh $(BUILD)
 
 format:

@@ -23,7 +23,9 @@
 # eventlet Event until POST publishes.
 #
 # Environment: SIZES ("10000 19000": idle on one worker), BIG (50000, on
-# BIG_WORKERS=4 workers; empty skips), FANOUT (10000), PEER_SIZES ("10000"
+# BIG_WORKERS=4 workers; empty skips), FANOUT (10000; empty skips),
+# FANOUT_WORKERS ("2": the fan-out again on each of these worker counts;
+# then bench/send_floor, the kernel alone), PEER_SIZES ("10000"
 # for gunicorn; its fan-out uses FANOUT), CLIENT_CONNS (17000), PORT
 # (18090). Prints one line per figure and a Markdown table at the end.
 set -euo pipefail
@@ -32,7 +34,8 @@ BUILD=${1:-build}
 SIZES=${SIZES-"10000 19000"}
 BIG=${BIG-50000}
 BIG_WORKERS=${BIG_WORKERS:-4}
-FANOUT=${FANOUT:-10000}
+FANOUT=${FANOUT-10000}
+FANOUT_WORKERS=${FANOUT_WORKERS-2}
 PEER_SIZES=${PEER_SIZES-"10000"}
 CLIENT_CONNS=${CLIENT_CONNS:-17000}
 PORT=${PORT:-18090}
@@ -43,6 +46,7 @@ BENCH=bench-comet
 . "$HERE/common.sh"
 
 [ -x "$CLIENT" ] || die "$CLIENT is missing (make bench-comet builds it)"
+[ -x "$BUILD/bench/send_floor" ] || die "$BUILD/bench/send_floor is missing (make bench-comet builds it)"
 command -v nginx >/dev/null || die "nginx is missing (make deps)"
 if ! command -v gunicorn >/dev/null || ! python3 -c 'import eventlet' 2>/dev/null; then
     [ "$(id -u)" = 0 ] || die "gunicorn and python3-eventlet are missing (make deps)"
@@ -278,6 +282,22 @@ for n in $SIZES; do
     stop_clients
     stop "$srv"
 done
+
+# The same fan-out spread over more workers (one per CPU), and the
+# kernel's floor for it: bare send()s on established loopback connections.
+if [ -n "$FANOUT" ]; then
+    for w in $FANOUT_WORKERS; do
+        start_greenserve "$w"
+        gs_room=$(( gs_room + 1 ))
+        idle "greenserve $w workers" "$FANOUT" "$(gs_path)" -P "/chat/send?room=b$gs_room"
+        fanout "greenserve-${w}-workers"
+        stop_clients
+        stop "$srv"
+    done
+    floor=$("$BUILD/bench/send_floor" -n "$FANOUT" -p "$PORT")
+    echo "$floor"
+    echo "kernel|$floor" >>"$tmp/fantable"
+fi
 
 if [ -n "$BIG" ]; then
     start_greenserve "$BIG_WORKERS" --reuse-port
