@@ -110,7 +110,7 @@ static bool drip_connect(ts_drip *d, drip_conn *c, int port, const char *head, i
         return false;
     }
     c->connected_ms = ts_now_ms();
-    c->next_ms = c->connected_ms + 1000 + offset;
+    c->next_ms = d->drip_len ? c->connected_ms + 1000 + offset : INT64_MAX;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     epoll_ctl(d->ep, EPOLL_CTL_ADD, c->fd, &ev);
     atomic_fetch_add(&d->open, 1);
@@ -124,10 +124,10 @@ ts_drip *ts_drip_start(int port, unsigned n, const char *head, const char *drip,
         return NULL;
     d->conns = calloc(n ? n : 1, sizeof(*d->conns));
     d->drip = drip;
-    d->drip_len = strlen(drip);
+    d->drip_len = drip ? strlen(drip) : 0;
     d->status = status;
     d->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!d->conns || d->ep < 0 || !d->drip_len) {
+    if (!d->conns || d->ep < 0) {
         free(d->conns);
         free(d);
         return NULL;

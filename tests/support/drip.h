@@ -21,8 +21,9 @@ typedef struct ts_drip_result {
 } ts_drip_result;
 
 /* Connect n clients to 127.0.0.1:port. Each sends `head` at once, then the
- * bytes of `drip` one a second (starting over at its end), and expects a
- * response with `status`. The caller needs n free descriptors. NULL when
+ * bytes of `drip` one a second (starting over at its end; NULL or "":
+ * nothing more, the client just waits), and expects a response with
+ * `status`. The caller needs n free descriptors. NULL when
  * the thread could not start (connections that fail are not counted). */
 ts_drip *ts_drip_start(int port, unsigned n, const char *head, const char *drip, int status);
 
