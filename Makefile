@@ -215,6 +215,11 @@ uninstall:
 	    $(patsubst $(BUILD)/apps/%,$(DESTDIR)$(APPDIR)/%,$(APPS))
 	-rmdir $(DESTDIR)$(APPDIR) $(DESTDIR)$(LIBDIR)/greenserve $(DESTDIR)$(DOCDIR) 2>/dev/null
 
+# The README's tutorial, run as written (tests/readme/run.sh says how).
+.PHONY: test-readme
+test-readme: all
+	tests/readme/run.sh
+
 # The Debian package, built by dpkg-buildpackage (debian/) from a copy of
 # the tree in $(BUILD)/deb, so that its clean step cannot touch build/.
 DEB_DEPS := debhelper dpkg-dev fakeroot adduser
