@@ -727,7 +727,8 @@ void cfg_usage(FILE *out, const char *prog)
                  "Signals to the master: TERM or INT stop gracefully (a second one: at once),\n"
                  "QUIT stops at once, HUP reloads the config file and the plugins into a new\n"
                  "generation of workers, TTIN / TTOU add / retire a worker, USR1 reopens the\n"
-                 "log files.\n\n"
+                 "log files, USR2 runs the greenserve binary anew on the same sockets (the\n"
+                 "old master retires once the new one serves).\n\n"
                  "Exit status: 0 after a clean stop, 2 when the command line, the config\n"
                  "file, a log file, an address or a plugin is refused at start-up.\n");
 }
