@@ -166,10 +166,10 @@ int srv_upgrade_poll(srv_upgrade *u, int64_t now)
 {
     if (u->ready_rd < 0)
         return SRV_UPGRADE_IDLE;
-    char b;
-    ssize_t r = read(u->ready_rd, &b, 1);
-    if (r == 1) {
-        rt_log("upgrade: the new master (pid %d) serves", (int)u->pid);
+    char b[24] = "";
+    ssize_t r = read(u->ready_rd, b, sizeof(b) - 1);
+    if (r > 0) { /* its pid: with --daemon, not the one we forked */
+        rt_log("upgrade: the new master (pid %d) serves", atoi(b));
         close(u->ready_rd);
         u->ready_rd = -1;
         u->pid = 0;
@@ -202,7 +202,8 @@ void srv_upgrade_ready(int fd)
     /* The old master may have stopped meanwhile: no SIGPIPE for that. */
     struct sigaction ign = {.sa_handler = SIG_IGN}, was;
     sigaction(SIGPIPE, &ign, &was);
-    ssize_t w = write(fd, "R", 1);
+    char pid[24];
+    ssize_t w = write(fd, pid, (size_t)snprintf(pid, sizeof(pid), "%d", (int)getpid()));
     (void)w;
     sigaction(SIGPIPE, &was, NULL);
     close(fd);

@@ -9,7 +9,7 @@
  * LISTEN_PID), so the new master adopts them and binds nothing; the
  * kernel keeps accepting into the same queue all along. With them goes
  * the write end of a pipe (GREENSERVE_UPGRADE_FD): the new master writes
- * a byte there once all its workers are ready, and only then does the old
+ * its pid there once all its workers are ready, and only then does the old
  * one stop, gracefully. If the new master exits first (it could not be
  * run, its config or a plugin is refused, an app's init fails), the pipe
  * reads EOF and the old master carries on serving.

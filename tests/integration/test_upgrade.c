@@ -25,7 +25,7 @@
 
 static ts_server srv;
 static pid_t new_master;
-static char dir[64], pidfile[96], text[1 << 16];
+static char dir[64], pidfile[96], sock[96], text[1 << 16];
 
 static void setup(void)
 {
@@ -33,6 +33,7 @@ static void setup(void)
     strcpy(dir, "/tmp/gs-upgrade-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(pidfile, sizeof(pidfile), "%s/gs.pid", dir);
+    snprintf(sock, sizeof(sock), "%s/http.sock", dir);
 }
 
 /* Stop exactly what was started here: the first master (ts_stop) and the
@@ -94,8 +95,10 @@ static pid_t read_pid(const char *path)
 
 static void start(const char *app)
 {
-    cr_assert_eq(ts_start(&srv, (const char *[]){"--workers", "2", "--pidfile", pidfile,
-                                                 "--graceful-timeout", "5", app, NULL}),
+    char unix_bind[128];
+    snprintf(unix_bind, sizeof(unix_bind), "unix:%s", sock);
+    cr_assert_eq(ts_start(&srv, (const char *[]){"--workers", "2", "--pidfile", pidfile, "--bind",
+                                                 unix_bind, "--graceful-timeout", "5", app, NULL}),
                  0, "greenserve did not start");
     cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, "ready (generation 1)", 2, 5000));
 }
@@ -138,6 +141,17 @@ Test(upgrade, new_binary_takes_the_socket_and_no_request_fails)
     char oldbin[128];
     snprintf(oldbin, sizeof(oldbin), "%s.oldbin", pidfile);
     cr_assert_neq(access(oldbin, F_OK), 0, "FILE.oldbin is gone with the old master");
+
+    /* The unix socket went along: still there after the old master, and
+     * removed by the new one when it stops. */
+    int st = ts_sh(text, sizeof(text), "curl -sS --max-time 5 --unix-socket '%s' http://gs/", sock);
+    cr_assert_eq(st, 0, "curl: %s", text);
+    cr_assert_str_eq(text, "Hello, World!");
+    kill(new_master, SIGTERM);
+    cr_assert_eq(waitpid(new_master, &status, 0), new_master);
+    new_master = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the new master: %#x", status);
+    cr_assert_neq(access(sock, F_OK), 0, "the socket file is removed at the last stop");
 }
 
 /* SIGUSR2, then the old master logs why the new one failed, and every
