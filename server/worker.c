@@ -623,6 +623,10 @@ static void *stopper(void *arg)
            w->nconns, srv_inflight_count(), parked, (long long)grace);
     wait_for_conns(w, &h, gs_now_ms() + grace);
     handing_close(&h);
+    if (h.handed) /* how long the old worker held connections: the cost of a hand-off */
+        rt_log("handoff: %u connection(s) handed in all, the last %lld ms after the retirement "
+               "began",
+               h.handed, (long long)(h.last_ms - t0));
     if (w->nconns > 0) {
         rt_log("stopping: cancelling %zu request(s) still in progress", srv_inflight_count());
         for (conn *c = w->conns; c; c = c->next)

