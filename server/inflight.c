@@ -45,25 +45,27 @@ static void put_num(text *t, unsigned long v, int width)
         t->buf[t->len++] = d[--n];
 }
 
+/* 'app "hello" request "GET /hello/x"', a long path cut with "...". The
+ * gs_env keys read here are fields of the request, no allocation. */
+static void put_what(text *t, const srv_inflight *f)
+{
+    put(t, "app \"");
+    put(t, f->app ? f->app : "?");
+    put(t, "\" request \"");
+    put(t, gs_env(f->r, "REQUEST_METHOD"));
+    put(t, " ");
+    size_t cap = t->cap;
+    t->cap = cap > t->len + 200 ? t->len + 200 : cap;
+    put(t, gs_env(f->r, "SCRIPT_NAME"));
+    put(t, gs_env(f->r, "PATH_INFO"));
+    bool cut = t->len == t->cap;
+    t->cap = cap;
+    put(t, cut ? "...\"" : "\"");
+}
+
 void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r)
 {
-    text t = {f->what, 0, sizeof(f->what) - 4};
-    put(&t, "app \"");
-    put(&t, app ? app : "?");
-    put(&t, "\" request \"");
-    put(&t, gs_env(r, "REQUEST_METHOD"));
-    put(&t, " ");
-    put(&t, gs_env(r, "SCRIPT_NAME"));
-    put(&t, gs_env(r, "PATH_INFO"));
-    t.cap += 3; /* room kept for the ellipsis of a long path */
-    put(&t, t.len == t.cap - 3 ? "...\"" : "\"");
-    f->len = t.len;
-    f->what[t.len] = '\0'; /* cap kept a byte: for srv_inflight_describe */
-    text c = {f->client, 0, sizeof(f->client) - 1};
-    put(&c, gs_env(r, "REMOTE_ADDR"));
-    put(&c, ":");
-    put(&c, gs_env(r, "REMOTE_PORT"));
-    f->client[c.len] = '\0';
+    f->app = app;
     f->start_s = time(NULL);
     f->r = r;
     f->thread = gs_self();
@@ -207,9 +209,11 @@ void srv_inflight_describe(char *buf, size_t cap)
     } else {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        put(&t, f->what);
+        put_what(&t, f);
         put(&t, " from ");
-        put(&t, f->client);
+        put(&t, gs_env(f->r, "REMOTE_ADDR"));
+        put(&t, ":");
+        put(&t, gs_env(f->r, "REMOTE_PORT"));
         put(&t, ", started ");
         put_time(&t, f->start_s);
         put(&t, " (");
@@ -255,12 +259,10 @@ static void write_report(int sig)
     put_prefix(&t);
     const srv_inflight *f = find_current();
     put(&t, "crash: ");
-    if (f && t.len + f->len < t.cap) {
-        memcpy(line + t.len, f->what, f->len);
-        t.len += f->len;
-    } else {
+    if (f)
+        put_what(&t, f);
+    else
         put(&t, "outside any request");
-    }
     put(&t, ": signal ");
     put(&t, signame(sig));
     line[t.len++] = '\n';

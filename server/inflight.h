@@ -1,10 +1,12 @@
 /*
  * inflight.h -- the requests running in handlers on this hub (OS thread).
  *
- * Each is recorded when its handler starts, with its app, method and path
- * already formatted, so that a crash report can be written from a signal
- * handler without formatting or allocating anything. A graceful stop asks
- * the same list which connections are inside a handler.
+ * Each is recorded when its handler starts: a few pointers and the time,
+ * nothing formatted (a request costs no more, and a parked long-poll holds
+ * no more). A report reads method, path and client from the request when
+ * it is written: those are plain fields, so this is safe from a signal
+ * handler too, and needs no allocation. A graceful stop asks the same
+ * list which connections are inside a handler.
  */
 #ifndef SRV_INFLIGHT_H
 #define SRV_INFLIGHT_H
@@ -18,15 +20,14 @@ typedef struct srv_inflight {
     gs_thread *thread;                /* the green thread running the handler */
     gs_request *r;                    /* its request */
     struct srv_inflight *prev, *next; /* this hub's list */
-    size_t len;
-    char what[232];  /* app "hello", request "GET /hello/x" */
-    char client[56]; /* "127.0.0.1:40000" */
-    int64_t start_s; /* wall clock, for the watchdog's report */
+    const char *app;                  /* its name, for the reports */
+    int64_t start_s;                  /* wall clock, for the watchdog's report */
 } srv_inflight;
 
-/* Record that the calling green thread starts app's handler for r. f
- * usually lives on the handler's own stack: it must stay put until
- * srv_inflight_end. Never switches. */
+/* Record that the calling green thread starts app's handler for r. f must
+ * stay put until srv_inflight_end, and not on the handler's stack: the
+ * list is relinked while the handler is parked, when its stack may be
+ * stashed (runtime/hub.c). Never switches. */
 void srv_inflight_begin(srv_inflight *f, const char *app, gs_request *r);
 void srv_inflight_end(srv_inflight *f);
 
