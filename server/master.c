@@ -397,6 +397,11 @@ static int open_master(master *m, srv_master_args *a)
 
 static void close_master(master *m)
 {
+    if (m->replaced && pidfile(m)) { /* before the crew frees the settings */
+        char old[PATH_MAX];
+        oldbin_name(m, old, sizeof(old));
+        srv_pidfile_remove(old);
+    }
     srv_crew_free(&m->crew);
     srv_watch_free(m->watch);
     srv_bus_close(m->bus);
@@ -406,11 +411,6 @@ static void close_master(master *m)
         close(m->sigfd);
     if (m->old_master_fd >= 0)
         close(m->old_master_fd);
-    if (m->replaced && pidfile(m)) {
-        char old[PATH_MAX];
-        oldbin_name(m, old, sizeof(old));
-        srv_pidfile_remove(old);
-    }
     for (size_t i = 0; i < m->a->nlisteners; i++)
         srv_listen_close(&m->a->listeners[i], true);
 }
