@@ -379,3 +379,48 @@ Test(handoff, reload_keeps_every_long_poll_and_stream, .timeout = 60)
     const char *argv[] = {"--workers", "2", "/chat={build}/apps/chat.so:history=8192", NULL};
     scenario(argv, reload);
 }
+
+/* ---- --max-memory recycle ---- */
+
+#define MAX_MEMORY_MB "100"
+#define HOG_MB        "160"
+
+/* Make one worker pass --max-memory (tests/plugins/hog.so): the master
+ * replaces it and retires it. Its pid, once it has stopped. */
+static int recycle(pid_t *retired, int max)
+{
+    (void)max;
+    tg_conn c;
+    tg_head h;
+    char *body = NULL;
+    static const char req[] = "GET /hog?" HOG_MB " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    int err = tg_open(&c, srv.port, IO_MS);
+    if (!err)
+        err = tg_send(&c, req, sizeof(req) - 1, IO_MS);
+    if (!err)
+        err = tg_read_head(&c, &h, IO_MS);
+    if (!err)
+        err = tg_read_body(&c, &h, &body, IO_MS);
+    tg_close(&c);
+    retired[0] = err ? 0 : atoi(body);
+    free(body);
+    if (retired[0] <= 0)
+        return 0;
+    char line[64];
+    snprintf(line, sizeof(line), "worker %d (generation 1) stopped", (int)retired[0]);
+    while (ts_log_count(srv.error_log, 0, line) == 0 && gs_now_ms() < deadline)
+        gs_sleep(20);
+    return 1;
+}
+
+Test(handoff, max_memory_recycle_keeps_every_long_poll_and_stream, .timeout = 60)
+{
+    const char *argv[] = {"--workers",
+                          "2",
+                          "--max-memory",
+                          MAX_MEMORY_MB,
+                          "/chat={build}/apps/chat.so:history=8192",
+                          "/hog={build}/tests/plugins/hog.so",
+                          NULL};
+    scenario(argv, recycle);
+}
