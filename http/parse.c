@@ -68,17 +68,19 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     if (r->head_done)
         return 0; /* chunk trailers: checked for framing, otherwise dropped */
     uint32_t off = offset(c, at);
+    if (off + n >= HTTP_HEAD_MAX)
+        return fail(r, 431, "header block past 64 KiB");
     if (r->nhdrs == 0 || r->name_done) {
         if (r->nhdrs >= c->lim->max_headers)
             return fail(r, 431, "too many header fields");
         if (r->nhdrs == r->hcap && !http_request_grow_hdrs(r))
             return fail(r, 500, "out of memory for header fields");
-        r->hdrs[r->nhdrs++] = (http_hdr){.name = off};
+        r->hdrs[r->nhdrs++] = (http_hdr){.name = (uint16_t)off};
         r->name_done = false;
         r->value_started = false;
     }
     http_hdr *h = &r->hdrs[r->nhdrs - 1];
-    h->name_len = off + (uint32_t)n - h->name;
+    h->name_len = (uint16_t)(off + n - h->name);
     return 0;
 }
 
@@ -96,11 +98,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         return 0;
     http_hdr *h = &r->hdrs[r->nhdrs - 1];
     uint32_t off = offset(c, at);
+    if (off + n >= HTTP_HEAD_MAX)
+        return fail(r, 431, "header block past 64 KiB");
     if (!r->value_started) {
-        h->value = off;
+        h->value = (uint16_t)off;
         r->value_started = true;
     }
-    h->value_len = off + (uint32_t)n - h->value;
+    h->value_len = (uint16_t)(off + n - h->value);
     return 0;
 }
 

@@ -19,10 +19,14 @@ typedef struct http_conn http_conn;
 
 /* A header field, as offsets from the request's first byte in the input
  * buffer. Once the head is complete the value is NUL-terminated in place. */
+/* Offsets from the head's start: a head is shorter than HTTP_HEAD_MAX, so
+ * 16 bits each, and the inline array of a parked request stays small. */
 typedef struct http_hdr {
-    uint32_t name, name_len;
-    uint32_t value, value_len;
+    uint16_t name, name_len;
+    uint16_t value, value_len;
 } http_hdr;
+
+#define HTTP_HEAD_MAX UINT16_MAX
 
 /* How the response body is delimited. */
 typedef enum http_frame {
@@ -60,11 +64,11 @@ struct gs_request {
     /* Body. */
     bool chunked, body_done;
     bool expect_continue, continue_sent;
-    int64_t body_left;  /* Content-Length bytes not yet parsed */
-    int64_t body_total; /* body bytes parsed (de-chunked) */
+    int64_t body_left;      /* Content-Length bytes not yet parsed */
+    int64_t body_total;     /* body bytes parsed (de-chunked) */
     int64_t body_waited_ms; /* spent waiting for body bytes (--body-timeout) */
-    int body_err;       /* sticky gs_read error */
-    char *dst;          /* where the parser copies body bytes; NULL drops */
+    int body_err;           /* sticky gs_read error */
+    char *dst;              /* where the parser copies body bytes; NULL drops */
     size_t dst_len;
     const char *src;    /* the bytes being fed, for the framing check */
     size_t scan;        /* framing checked up to src + scan */
