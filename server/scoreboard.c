@@ -127,7 +127,7 @@ bool srv_slot_answered(const srv_slot *s)
  * over the accepting (READY) workers, each of which stores its count here
  * as it accepts; the list of them is looked up again every 100 ms. */
 
-#define FAIR_REFRESH_MS 100
+#define FAIR_REFRESH_MS   100
 #define FAIR_MAX_SIBLINGS 64
 
 static struct {

@@ -87,8 +87,8 @@ Test(fairness, connections_spread_evenly_over_workers_by_default)
     for (int i = 0; i < WORKERS; i++)
         base[i] = sockets_of(pids[i]);
 
-    ts_drip *d = ts_drip_start(srv.port, CLIENTS, "GET /lp?60000 HTTP/1.1\r\nHost: t\r\n\r\n",
-                               NULL, 200);
+    ts_drip *d =
+        ts_drip_start(srv.port, CLIENTS, "GET /lp?60000 HTTP/1.1\r\nHost: t\r\n\r\n", NULL, 200);
     cr_assert_not_null(d);
     for (int64_t end = ts_now_ms() + 10000; total < CLIENTS && ts_now_ms() < end;
          usleep(50 * 1000)) {
