@@ -35,8 +35,8 @@ typedef struct worker worker;
 typedef struct conn {
     struct conn *prev, *next;
     worker *w;
-    gs_thread *thread; /* NULL until it first runs */
-    http_conn *hc;     /* while http/ serves it: for a hand-off */
+    gs_thread *thread;    /* NULL until it first runs */
+    http_conn *hc;        /* while http/ serves it: for a hand-off */
     http_handoff *resume; /* handed over by a retiring worker; NULL */
     int fd;
     bool killed;             /* by a stop: its waits return -ECANCELED */
@@ -44,7 +44,13 @@ typedef struct conn {
     _Atomic unsigned served; /* requests its handlers finished */
     int64_t accepted_ms;
     socklen_t peerlen;
-    struct sockaddr_storage peer;
+    /* What http/ formats (an IP peer), not a sockaddr_storage: a parked
+     * connection holds this for as long as it waits. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
 } conn;
 
 /* What http/ sees as the app: a copy of the plugin's gs_app whose handle
@@ -77,7 +83,7 @@ struct worker {
     size_t nfds;
     struct event *signals[NSIGNALS];
     struct event *tick;
-    gs_sem *wake;  /* the stopper's: a connection or a handler ended */
+    gs_sem *wake;               /* the stopper's: a connection or a handler ended */
     srv_handoff_server handoff; /* taking connections from retiring siblings */
     gs_thread *handoff_thread;
     bool stopping; /* SIGTERM/SIGINT seen */
@@ -220,8 +226,7 @@ static void *conn_main(void *arg)
     if (c->killed)
         gs_close(c->fd); /* a stop came before it ran */
     else
-        http_serve_ex(&w->site, c->fd, (struct sockaddr *)&c->peer, c->peerlen, c->resume,
-                      &c->hc);
+        http_serve_ex(&w->site, c->fd, &c->peer.sa, c->peerlen, c->resume, &c->hc);
     free(c->resume);
     /* The descriptor is closed, but no other green thread ran since: its
      * number cannot have been reused by an accept yet. */
@@ -240,7 +245,7 @@ static int conn_start(worker *w, int fd, const struct sockaddr_storage *peer, so
         return -ENOMEM;
     *c = (conn){.w = w,
                 .fd = fd,
-                .peerlen = len,
+                .peerlen = len < sizeof(c->peer) ? len : sizeof(c->peer),
                 .next = w->conns,
                 .accepted_ms = gs_now_ms(),
                 .resume = resume};
@@ -471,8 +476,8 @@ typedef struct handing {
 static void handing_open(worker *w, handing *h)
 {
     pid_t pids[HANDOFF_TARGETS];
-    size_t n = w->a->slots ? srv_handoff_targets(w->a->slots, w->a->slot, pids, HANDOFF_TARGETS)
-                           : 0;
+    size_t n =
+        w->a->slots ? srv_handoff_targets(w->a->slots, w->a->slot, pids, HANDOFF_TARGETS) : 0;
     *h = (handing){0};
     for (size_t i = 0; i < n; i++) {
         int fd = srv_handoff_connect(pids[i]);
