@@ -323,18 +323,24 @@ static void on_late_flush(evutil_socket_t fd, short what, void *arg)
     http_conn_park_light(c);
 }
 
+/* The event is made the first time a connection needs it: one that
+ * pipelines keeps it, a parked long-poll never has one. */
 static void arm_late_flush(http_conn *c)
 {
     if (c->out_len == 0)
         return;
-    event_active(&c->late_flush, EV_TIMEOUT, 1);
+    if (!c->late_flush)
+        c->late_flush = event_new(gs_hub_base(), -1, 0, on_late_flush, c);
+    if (!c->late_flush)
+        return; /* out of memory: the handler's own flush sends it */
+    event_active(c->late_flush, EV_TIMEOUT, 1);
     c->late_armed = true;
 }
 
 static void disarm_late_flush(http_conn *c)
 {
     if (c->late_armed)
-        event_del(&c->late_flush);
+        event_del(c->late_flush);
     c->late_armed = false;
 }
 
@@ -676,7 +682,6 @@ static void conn_init(http_conn *c, http_site *site, int fd, const struct sockad
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     rt_io_notify(fd, on_edge, c);
-    event_assign(&c->late_flush, gs_hub_base(), -1, 0, on_late_flush, c);
 }
 
 /* ---- hand-off ---- */
@@ -873,6 +878,8 @@ static void conn_end(http_conn *c)
     }
     rt_io_notify(c->fd, NULL, NULL);
     disarm_late_flush(c);
+    if (c->late_flush)
+        event_free(c->late_flush);
     gs_close(c->fd);
     in_release(c);
     out_release(c);
@@ -881,7 +888,7 @@ static void conn_end(http_conn *c)
 
 /* The connection lives on the heap, not on its thread's stack: callbacks
  * (edges, hang-ups, late flushes) write to it while the thread is parked,
- * and a parked thread's stack may be swapped out (runtime/stack.c). */
+ * and a long-parked thread's stack is stashed (runtime/hub.c). */
 void http_serve_ex(http_site *site, int fd, const struct sockaddr *peer, socklen_t peerlen,
                    const http_handoff *resume, http_conn **self)
 {

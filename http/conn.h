@@ -45,11 +45,11 @@ struct http_conn {
     bool flushing; /* out is in flight: only the flusher touches it */
     bool fresh;    /* no request seen yet */
     bool in_handler;
-    bool on_thread;          /* lent to a handler thread (thread.c) */
-    bool watched;            /* on_thread, and the fd is in that thread's hub */
-    gs_thread *thread;       /* the connection's green thread */
-    gs_thread *hup_waiter;   /* parked in http_wait on a handler thread */
-    struct event late_flush; /* see arm_late_flush in conn.c */
+    bool on_thread;           /* lent to a handler thread (thread.c) */
+    bool watched;             /* on_thread, and the fd is in that thread's hub */
+    gs_thread *thread;        /* the connection's green thread */
+    gs_thread *hup_waiter;    /* parked in http_wait on a handler thread */
+    struct event *late_flush; /* see arm_late_flush in conn.c */
     bool late_armed;
     llhttp_t parser;
     char peer[INET6_ADDRSTRLEN];
