@@ -19,14 +19,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "support/client.h"
 #include "support/gclient.h"
 #include "support/server.h"
 
 #define LP_CLIENTS  2000
 #define SSE_CLIENTS 200
-#define TOTAL       250 /* messages: 5 s at 50 a second */
+#define TOTAL       240 /* messages: 4.8 s at 50 a second */
 #define PACE_MS     20
-#define TRIGGER_AT  75 /* messages published before the retirement */
 #define ROOM        "ho"
 #define IO_MS       20000
 #define RUN_MS      40000
@@ -260,25 +260,31 @@ static bool gone(pid_t pid)
     return stat(path, &st) < 0 && errno == ENOENT;
 }
 
-/* What retires workers at TRIGGER_AT: it returns the pids that must be
- * gone afterwards, once they have stopped. */
+/* What retires workers once `at` messages are out: it returns the pids
+ * that must be gone afterwards, once they have stopped. */
 typedef int (*trigger_fn)(pid_t *retired, int max);
 
 typedef struct trigger {
+    const char *name;
+    unsigned at;
     trigger_fn fn;
     pid_t retired[4];
     int nretired;
     int64_t at_ms, done_ms;
 } trigger;
 
-static void *run_trigger(void *arg)
+#define NTRIGGERS 2
+
+static void *run_triggers(void *arg)
 {
     trigger *t = arg;
-    while (published < TRIGGER_AT && !pub_failure[0] && gs_now_ms() < deadline)
-        gs_sleep(5);
-    t->at_ms = gs_now_ms();
-    t->nretired = t->fn(t->retired, 4);
-    t->done_ms = gs_now_ms();
+    for (int i = 0; i < NTRIGGERS; i++) {
+        while (published < t[i].at && !pub_failure[0] && gs_now_ms() < deadline)
+            gs_sleep(5);
+        t[i].at_ms = gs_now_ms();
+        t[i].nretired = t[i].fn(t[i].retired, 4);
+        t[i].done_ms = gs_now_ms();
+    }
     return NULL;
 }
 
@@ -323,7 +329,23 @@ static void check_clients(const char *kind, client *cls, int n)
     cr_assert_eq(conns, (unsigned)n, "%s clients opened %u connections", kind, conns);
 }
 
-static void scenario(const char *const *argv, trigger_fn fn)
+static void check_trigger(const trigger *t)
+{
+    cr_assert(t->nretired > 0, "%s: no worker was retired", t->name);
+    for (int i = 0; i < t->nretired; i++)
+        cr_assert(gone(t->retired[i]), "%s: retired worker %d is still there", t->name,
+                  (int)t->retired[i]);
+    long slowest;
+    unsigned n = handed(t, &slowest);
+    cr_assert_gt(n, 0u, "%s: nothing was handed off", t->name);
+    cr_log_info("%s: %u connection(s) handed by %d retired worker(s), the slowest hand-off "
+                "ending %ld ms after its retirement began; %lld ms from the trigger to the "
+                "last one's exit",
+                t->name, n, t->nretired, slowest, (long long)(t->done_ms - t->at_ms));
+}
+
+/* 2,000 long-polls and 200 streams, then a publisher and the triggers. */
+static void scenario(const char *const *argv, trigger *tr)
 {
     cr_assert_geq(tg_raise_nofile(), LP_CLIENTS + SSE_CLIENTS + 100);
     cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
@@ -338,26 +360,17 @@ static void scenario(const char *const *argv, trigger_fn fn)
     while (started < LP_CLIENTS + SSE_CLIENTS && gs_now_ms() < deadline)
         gs_sleep(10);
     cr_assert_eq(started, LP_CLIENTS + SSE_CLIENTS, "only %u clients started", started);
-    trigger tr = {.fn = fn};
     t[nt++] = gs_spawn(publisher, NULL);
-    t[nt++] = gs_spawn(run_trigger, &tr);
+    t[nt++] = gs_spawn(run_triggers, tr);
     for (int i = 0; i < nt; i++)
         cr_assert_eq(gs_join(t[i], NULL, RUN_MS + IO_MS), 0);
 
     cr_assert_eq(pub_failure[0], '\0', "publisher: %s", pub_failure);
     cr_assert_eq(published, TOTAL);
-    cr_assert(tr.nretired > 0, "no worker was retired");
     check_clients("long-poll", lp, LP_CLIENTS);
     check_clients("SSE", sse, SSE_CLIENTS);
-    for (int i = 0; i < tr.nretired; i++)
-        cr_assert(gone(tr.retired[i]), "retired worker %d is still there", (int)tr.retired[i]);
-    long slowest;
-    unsigned n = handed(&tr, &slowest);
-    /* Every client's connection was on a retired worker, or not. */
-    cr_assert_gt(n, 0u);
-    cr_log_info("%u connection(s) handed by %d retired worker(s), the slowest hand-off ending "
-                "%ld ms after its retirement began; retirement took %lld ms from the signal",
-                n, tr.nretired, slowest, (long long)(tr.done_ms - tr.at_ms));
+    for (int i = 0; i < NTRIGGERS; i++)
+        check_trigger(&tr[i]);
     ts_stop(&srv, 10000);
 }
 
@@ -374,19 +387,14 @@ static int reload(pid_t *retired, int max)
     return n;
 }
 
-Test(handoff, reload_keeps_every_long_poll_and_stream, .timeout = 60)
-{
-    const char *argv[] = {"--workers", "2", "/chat={build}/apps/chat.so:history=8192", NULL};
-    scenario(argv, reload);
-}
-
 /* ---- --max-memory recycle ---- */
 
 #define MAX_MEMORY_MB "100"
 #define HOG_MB        "160"
 
-/* Make one worker pass --max-memory (tests/plugins/hog.so): the master
- * replaces it and retires it. Its pid, once it has stopped. */
+/* Make one worker (of generation 2, after the reload) pass --max-memory
+ * (tests/plugins/hog.so): the master replaces it and retires it. Its
+ * pid, once it has stopped. */
 static int recycle(pid_t *retired, int max)
 {
     (void)max;
@@ -407,13 +415,16 @@ static int recycle(pid_t *retired, int max)
     if (retired[0] <= 0)
         return 0;
     char line[64];
-    snprintf(line, sizeof(line), "worker %d (generation 1) stopped", (int)retired[0]);
+    snprintf(line, sizeof(line), "worker %d (generation 2) stopped", (int)retired[0]);
     while (ts_log_count(srv.error_log, 0, line) == 0 && gs_now_ms() < deadline)
         gs_sleep(20);
     return 1;
 }
 
-Test(handoff, max_memory_recycle_keeps_every_long_poll_and_stream, .timeout = 60)
+/* One run, the two ways a worker retires gracefully with clients on it,
+ * one after the other: the second one hands over connections the first
+ * one handed over. (One test, not two: each needs both cores.) */
+Test(handoff, reload_and_recycle_keep_every_long_poll_and_stream, .timeout = 60)
 {
     const char *argv[] = {"--workers",
                           "2",
@@ -422,5 +433,99 @@ Test(handoff, max_memory_recycle_keeps_every_long_poll_and_stream, .timeout = 60
                           "/chat={build}/apps/chat.so:history=8192",
                           "/hog={build}/tests/plugins/hog.so",
                           NULL};
-    scenario(argv, recycle);
+    trigger tr[NTRIGGERS] = {{.name = "reload (SIGHUP)", .at = TOTAL / 4, .fn = reload},
+                             {.name = "--max-memory recycle", .at = TOTAL * 5 / 8, .fn = recycle}};
+    scenario(argv, tr);
+}
+
+/* ---- what does not move ---- */
+
+static int chat_polls(int port)
+{
+    char buf[1024];
+    ssize_t n = ts_request(port, "GET /chat/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                           buf, sizeof(buf), 5000);
+    const char *p = n > 0 ? strstr(buf, "\"polls\":") : NULL;
+    return p ? atoi(p + 8) : -1;
+}
+
+/* A chat long-poll on a new connection, parked once /stats counts it. */
+static int park_chat_poll(int port)
+{
+    int fd = ts_connect(port);
+    static const char req[] = "GET /chat/poll?room=still&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(fd >= 0 && ts_send(fd, req, sizeof(req) - 1) == 0);
+    int64_t end = ts_now_ms() + 5000;
+    while (chat_polls(port) < 1 && ts_now_ms() < end)
+        gs_sleep(10);
+    cr_assert_eq(chat_polls(port), 1, "the poll did not park");
+    return fd;
+}
+
+/* tests/plugins/longpoll.so has no GS_APP_HANDOFF: its wait ends with
+ * -ESHUTDOWN on the retiring worker ("stopped"), while chat's poll on the
+ * same worker moves, and answers from the new one when a message comes. */
+Test(handoff, an_app_without_the_flag_drains_as_before, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "1", "/lp={build}/tests/plugins/longpoll.so",
+                          "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
+    int lp_fd = ts_connect(srv.port);
+    static const char lp_req[] = "GET /lp?60000 HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(lp_fd >= 0 && ts_send(lp_fd, lp_req, sizeof(lp_req) - 1) == 0);
+    cr_assert(ts_log_wait(&srv, srv.output, "longpoll: waiting", 5000));
+    int chat_fd = park_chat_poll(srv.port);
+
+    size_t from = ts_file_size(srv.error_log);
+    ts_signal(&srv, SIGHUP);
+    cr_assert(ts_log_wait_from(&srv, srv.error_log, from, " (generation 1) stopped", 10000));
+
+    char buf[4096];
+    cr_assert_gt(ts_recv_response(lp_fd, buf, sizeof(buf), false, 5000), 0);
+    cr_assert_eq(ts_status(buf), 200);
+    cr_assert_str_eq(ts_body(buf), "stopped\n", "the wait did not end with -ESHUTDOWN: %s", buf);
+    cr_assert(ts_log_wait_from(&srv, srv.error_log, from, "handoff: 1 connection(s) handed", 1000),
+              "chat's poll did not move");
+    char sent[256];
+    cr_assert_gt(ts_request(srv.port,
+                            "POST /chat/send?room=still HTTP/1.1\r\nHost: t\r\nContent-Length: 5"
+                            "\r\nConnection: close\r\n\r\nhello",
+                            sent, sizeof(sent), 5000),
+                 0);
+    cr_assert_gt(ts_recv_response(chat_fd, buf, sizeof(buf), false, 5000), 0);
+    cr_assert_eq(ts_status(buf), 200);
+    cr_assert(strstr(ts_body(buf), "\"data\":\"hello\""), "%s", buf);
+    close(lp_fd);
+    close(chat_fd);
+    ts_stop(&srv, 5000);
+}
+
+/* A stop leaves no worker to move to: waits end as before, and say so. */
+Test(handoff, a_stop_drains_as_before, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "2", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, " ready (generation 1)", 2, 5000));
+    int sse_fd = ts_connect(srv.port);
+    static const char sse_req[] = "GET /chat/events?room=s HTTP/1.1\r\nHost: t\r\n\r\n";
+    char buf[4096];
+    cr_assert(sse_fd >= 0 && ts_send(sse_fd, sse_req, sizeof(sse_req) - 1) == 0);
+    cr_assert_gt(ts_recv_response(sse_fd, buf, sizeof(buf), true, 5000), 0);
+    int chat_fd = ts_connect(srv.port);
+    static const char req[] = "GET /chat/poll?room=s&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(chat_fd >= 0 && ts_send(chat_fd, req, sizeof(req) - 1) == 0);
+
+    ts_signal(&srv, SIGTERM);
+    cr_assert_gt(ts_recv_response(chat_fd, buf, sizeof(buf), false, 5000), 0);
+    cr_assert_eq(ts_status(buf), 200);
+    char v[32];
+    cr_assert(ts_header(buf, "Connection", v, sizeof(v)) && strcmp(v, "close") == 0, "%s", buf);
+    cr_assert_geq(ts_recv_all(sse_fd, buf, sizeof(buf), 5000), 0, "the stream did not end");
+    cr_assert(strstr(buf, ": server restarting\nretry: 1000"), "no drain hint: %s", buf);
+    cr_assert_eq(ts_wait_exit(&srv, 10000) >= 0, true);
+    cr_assert_eq(ts_log_count(srv.error_log, 0, "handoff:"), 0);
+    close(sse_fd);
+    close(chat_fd);
+    ts_stop(&srv, 1000);
 }
