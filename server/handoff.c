@@ -337,7 +337,8 @@ static void start_peer(srv_handoff_server *srv, int sock)
     pid_t pid = sibling(sock);
     peer *p = pid > 0 ? calloc(1, sizeof(*p)) : NULL;
     if (p)
-        *p = (peer){.srv = srv, .sock = sock, .pid = pid, .buf = malloc(sizeof(rec_head) + STATE_MAX)};
+        *p = (peer){
+            .srv = srv, .sock = sock, .pid = pid, .buf = malloc(sizeof(rec_head) + STATE_MAX)};
     if (!p || !p->buf || gs_spawn_n(serve_peer, p) < 0) {
         if (p)
             free(p->buf);

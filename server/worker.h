@@ -26,15 +26,15 @@ typedef struct srv_worker_args {
     size_t nlisteners;
     srv_plugin *plugins; /* loaded, not yet initialised */
     size_t nplugins;
-    const srv_logs *logs; /* access log descriptor; paths for SIGUSR1 */
-    bool unlink_sockets;  /* it created the unix sockets: remove them at stop */
-    srv_slot *slot;       /* under a master: its scoreboard slot (the caller answers the
-                             watchdog: srv_slot_answer_watchdog), else NULL */
+    const srv_logs *logs;  /* access log descriptor; paths for SIGUSR1 */
+    bool unlink_sockets;   /* it created the unix sockets: remove them at stop */
+    srv_slot *slot;        /* under a master: its scoreboard slot (the caller answers the
+                              watchdog: srv_slot_answer_watchdog), else NULL */
     const srv_slot *slots; /* under a master: the whole scoreboard, to find the siblings
                               a retiring worker hands its connections to; else NULL */
-    int notify_fd;        /* under a master: written to once ready, else -1 */
-    int64_t tick_ms;      /* heartbeat period (with a slot) */
-    bool exit_on_quit;    /* after SIGQUIT, _exit once the apps' fini ran */
+    int notify_fd;         /* under a master: written to once ready, else -1 */
+    int64_t tick_ms;       /* heartbeat period (with a slot) */
+    bool exit_on_quit;     /* after SIGQUIT, _exit once the apps' fini ran */
 } srv_worker_args;
 
 /* Initialise every app (in mount order), log one "listening on URL" line

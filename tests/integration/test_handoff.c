@@ -28,8 +28,8 @@
 #define TOTAL       240 /* messages: 4.8 s at 50 a second */
 #define PACE_MS     20
 #define ROOM        "ho"
-#define IO_MS       20000
-#define RUN_MS      40000
+#define IO_MS       10000
+#define RUN_MS      35000
 
 static ts_server srv;
 static int64_t deadline;
@@ -82,9 +82,10 @@ static void lp_take(client *cl, const char *body)
 static int lp_poll(client *cl, tg_conn *c)
 {
     char req[200];
-    int n = snprintf(req, sizeof(req),
-                     "GET /chat/poll?room=" ROOM "&after=%llu&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n",
-                     (unsigned long long)cl->cursor);
+    int n =
+        snprintf(req, sizeof(req),
+                 "GET /chat/poll?room=" ROOM "&after=%llu&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n",
+                 (unsigned long long)cl->cursor);
     tg_head h;
     char *body = NULL;
     int err = tg_send(c, req, (size_t)n, IO_MS);
@@ -106,7 +107,7 @@ static void *poller(void *arg)
 {
     client *cl = arg;
     tg_conn c = {.fd = -1};
-    while (cl->next < TOTAL && !cl->failure[0] && gs_now_ms() < deadline) {
+    while (cl->next < TOTAL && !cl->failure[0] && !pub_failure[0] && gs_now_ms() < deadline) {
         if (c.fd < 0) {
             if (tg_open(&c, srv.port, IO_MS) < 0) {
                 gs_sleep(50);
@@ -159,7 +160,8 @@ static void sse_take(client *cl, const char *p, size_t n)
 static void sse_stream(client *cl, tg_conn *c)
 {
     char req[200], buf[16384];
-    int n = snprintf(req, sizeof(req), "GET /chat/events?room=" ROOM " HTTP/1.1\r\nHost: t\r\n%s%llu\r\n\r\n",
+    int n = snprintf(req, sizeof(req),
+                     "GET /chat/events?room=" ROOM " HTTP/1.1\r\nHost: t\r\n%s%llu\r\n\r\n",
                      cl->cursor ? "Last-Event-ID: " : "X-From: ", (unsigned long long)cl->cursor);
     tg_head h;
     int err = tg_send(c, req, (size_t)n, IO_MS);
@@ -180,7 +182,7 @@ static void sse_stream(client *cl, tg_conn *c)
 static void *streamer(void *arg)
 {
     client *cl = arg;
-    while (cl->next < TOTAL && !cl->failure[0] && gs_now_ms() < deadline) {
+    while (cl->next < TOTAL && !cl->failure[0] && !pub_failure[0] && gs_now_ms() < deadline) {
         tg_conn c;
         if (tg_open(&c, srv.port, IO_MS) < 0) {
             gs_sleep(50);
@@ -401,7 +403,8 @@ static int recycle(pid_t *retired, int max)
     tg_conn c;
     tg_head h;
     char *body = NULL;
-    static const char req[] = "GET /hog?" HOG_MB " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    static const char req[] =
+        "GET /hog?" HOG_MB " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     int err = tg_open(&c, srv.port, IO_MS);
     if (!err)
         err = tg_send(&c, req, sizeof(req) - 1, IO_MS);

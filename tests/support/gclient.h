@@ -19,9 +19,9 @@ typedef struct tg_conn {
 
 typedef struct tg_head {
     int status;
-    bool close;        /* Connection: close */
-    bool chunked;      /* Transfer-Encoding: chunked */
-    long long length;  /* Content-Length, -1 without */
+    bool close;       /* Connection: close */
+    bool chunked;     /* Transfer-Encoding: chunked */
+    long long length; /* Content-Length, -1 without */
 } tg_head;
 
 /* Raise RLIMIT_NOFILE to its hard limit (servers started after inherit
