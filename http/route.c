@@ -180,21 +180,23 @@ static int timed_out(gs_request *r, int64_t limit, int64_t t0)
     r->fail_status = 504;
     http_conn_log(r->c, "%s: app %s ran %lld ms, past its request timeout of %lld ms",
                   r->flushed ? "closing the connection" : "504 Gateway Timeout",
-                  r->mount->app->name ? r->mount->app->name : "-",
-                  (long long)(gs_now_ms() - t0), (long long)limit);
+                  r->mount->app->name ? r->mount->app->name : "-", (long long)(gs_now_ms() - t0),
+                  (long long)limit);
     return -ETIMEDOUT;
 }
 
 int http_run_handler(gs_request *r)
 {
     int64_t limit = limit_of(r);
-    if (!limit)
+    /* Not on the stack: the loop links the event into its timer heap, and
+     * a stack parked in a long wait may be stashed away (runtime/stack.c). */
+    run_timer *rt = limit ? gs_alloc(r, sizeof(*rt)) : NULL;
+    if (!rt)
         return r->mount->app->handle(r, r->mount->state);
-    run_timer rt;
     int64_t t0 = gs_now_ms();
-    arm(&rt, r, limit);
+    arm(rt, r, limit);
     int ret = r->mount->app->handle(r, r->mount->state);
-    disarm(&rt);
+    disarm(rt);
     /* One that ran past its time without a wait the timer could end (CPU,
      * or blocking calls on a handler thread) and started nothing. */
     if (!r->long_request && !r->started && gs_now_ms() - t0 >= limit)
