@@ -290,10 +290,13 @@ int http_conn_flush(http_conn *c, const struct iovec *iov, int n)
     if (e == -ETIMEDOUT)
         http_conn_log(c, "closing: the client read nothing for %lld ms",
                       (long long)c->lim->write_timeout_ms);
+    /* A grown buffer is not worth keeping; nor is any buffer a handler
+     * empties: it streams, and may park next for long (an event stream
+     * waiting for news) while the pool lends the buffer to others. */
     if (e < 0)
         c->dead = true;
-    else if (c->out_cap > HTTP_BUF_SIZE)
-        out_release(c); /* a grown buffer is not worth keeping */
+    else if (c->out_cap > HTTP_BUF_SIZE || c->in_handler)
+        out_release(c);
     return e;
 }
 

@@ -2,6 +2,7 @@
  * handler failures before and after starting, the Date header. */
 #include <regex.h>
 
+#include "http/conn.h"
 #include "http/date.h"
 #include "http/harness.h"
 
@@ -326,4 +327,28 @@ Test(response, date_header_format)
                  0);
     cr_assert_eq(regexec(&re, clf, 0, NULL, 0), 0, "%s", clf);
     regfree(&re);
+}
+
+/* A streaming handler holds no output buffer between its writes: an event
+ * stream parked for news costs no 4 KiB buffer. */
+static int stream_handle(gs_request *r, void *state)
+{
+    (void)state;
+    gs_write(r, "a", 1);
+    bool released = r->c->out == NULL;
+    gs_sleep(20); /* parked, as a stream waiting for news */
+    gs_write(r, released ? "-released" : "-kept", released ? 9 : 5);
+    return 0;
+}
+
+static const gs_app stream_app = {.abi = GS_ABI_VERSION, .name = "stream", .handle = stream_handle};
+
+Test(response, streaming_handler_parks_without_an_output_buffer, .timeout = 10)
+{
+    hs s;
+    hs_start1(&s, &stream_app, NULL);
+    const char *resp = hs_request(&s, GET11);
+    cr_assert_eq(hs_status(resp), 200);
+    cr_assert_str_eq(hs_dechunk(resp), "a-released");
+    hs_stop(&s);
 }
