@@ -455,14 +455,10 @@ static const char *protocol(http_conn *c)
     return minor ? "HTTP/1.1" : "HTTP/1.0";
 }
 
-void http_conn_log(http_conn *c, const char *fmt, ...)
+static void log_line(http_conn *c, const char *msg)
 {
     gs_request *r = &c->req;
-    char msg[512], target[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    char target[320];
     if (!r->got_url || !c->in) {
         rt_log("%s; client %s:%s; request -", msg, c->peer, c->peer_port);
         return;
@@ -471,6 +467,31 @@ void http_conn_log(http_conn *c, const char *fmt, ...)
     escape(target, sizeof(target), c->in + c->req_start + r->url, n);
     rt_log("%s; client %s:%s; request \"%s %s%s %s\"", msg, c->peer, c->peer_port,
            llhttp_method_name(r->method), target, n < r->url_len ? "..." : "", protocol(c));
+}
+
+void http_conn_log(http_conn *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_line(c, msg);
+}
+
+void gs_log(gs_request *r, const char *fmt, ...)
+{
+    char msg[512];
+    const char *app = r && r->mount ? r->mount->app->name : NULL;
+    int n = app ? snprintf(msg, sizeof(msg), "app %s: ", app) : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (r)
+        log_line(r->c, msg);
+    else
+        rt_log("%s", msg);
 }
 
 static void access_log(http_conn *c)

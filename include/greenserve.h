@@ -510,6 +510,12 @@ typedef struct gs_app {
  * ", "). NULL when absent. Borrowed until handle returns. Never switches. */
 const char *gs_env(gs_request *r, const char *key);
 
+/* Write one line to the error log (printf format): time, worker pid, the
+ * app, then the message, then the client and the request line. r may be
+ * NULL (from init or a thread of the app's own): the line then names no
+ * request. A line longer than ~500 bytes is cut. Never switches. */
+void gs_log(gs_request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Read up to n bytes of the request body (de-chunked). Answers
  * "Expect: 100-continue" on first call. Returns > 0, 0 at the end of the
  * body, or -errno (-ETIMEDOUT, -ECONNRESET, -EMSGSIZE past the body

@@ -352,3 +352,27 @@ Test(response, streaming_handler_parks_without_an_output_buffer, .timeout = 10)
     cr_assert_str_eq(hs_dechunk(resp), "a-released");
     hs_stop(&s);
 }
+
+static int logging_handle(gs_request *r, void *state)
+{
+    (void)state;
+    gs_log(r, "saw %d things", 42);
+    gs_log(NULL, "no request here");
+    return gs_write(r, "ok", 2) == 2 ? 0 : -1;
+}
+
+static const gs_app logging_app = {
+    .abi = GS_ABI_VERSION, .name = "logger", .handle = logging_handle};
+
+Test(response, gs_log_names_app_client_and_request, .timeout = 10)
+{
+    hs s;
+    hs_start1(&s, &logging_app, NULL);
+    cr_assert_eq(hs_status(hs_request(&s, "GET /p?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
+    const char *log = hs_error_log(&s);
+    cr_assert(strstr(log, "app logger: saw 42 things; client 127.0.0.1:"), "%s", log);
+    cr_assert(strstr(log, "; request \"GET /p?q=1 HTTP/1.1\"\n"), "%s", log);
+    const char *bare = strstr(log, "no request here");
+    cr_assert(bare && bare[strlen("no request here")] == '\n', "%s", log);
+    hs_stop(&s);
+}
