@@ -34,7 +34,9 @@ static void start(const char *const *opts)
     const char *mounts[] = {"/slow={build}/tests/plugins/slow.so",
                             "/slow2={build}/tests/plugins/slow.so",
                             "/life={build}/tests/plugins/lifecycle.so",
-                            "/lp={build}/tests/plugins/longpoll.so", "/hello={build}/apps/hello.so"};
+                            "/lp={build}/tests/plugins/longpoll.so",
+                            "/hello={build}/apps/hello.so",
+                            "/chat={build}/apps/chat.so"};
     for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++)
         args[n++] = mounts[i];
     args[n] = NULL;
@@ -131,12 +133,22 @@ Test(timeouts, long_waits_are_exempt)
     cr_assert_str_eq(ts_body(resp), "timeout\n");
 }
 
+Test(timeouts, channel_waits_are_exempt)
+{
+    start(OPTS("--request-timeout", "200ms"));
+    /* A long-poll on a channel with no news: it answers after its 0.8 s. */
+    int64_t t0 = ts_now_ms();
+    cr_assert_eq(
+        request("GET /chat/poll?room=quiet&after=0&timeout=0.8 HTTP/1.1\r\nHost: t\r\n\r\n", 3000),
+        200, "%s", resp);
+    cr_assert_geq(ts_now_ms() - t0, 700);
+}
+
 Test(timeouts, a_handler_on_an_os_thread_learns_it_at_its_next_call)
 {
     start(OPTS("--threads", "2", "--request-timeout", "200ms"));
     int64_t t0 = ts_now_ms();
-    cr_assert_eq(request("GET /life/block?700 HTTP/1.1\r\nHost: t\r\n\r\n", 3000), 504, "%s",
-                 resp);
+    cr_assert_eq(request("GET /life/block?700 HTTP/1.1\r\nHost: t\r\n\r\n", 3000), 504, "%s", resp);
     /* It could not be stopped while it blocked its thread. */
     cr_assert_geq(ts_now_ms() - t0, 650);
     char line[64];
