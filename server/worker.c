@@ -43,6 +43,7 @@ typedef struct conn {
     _Atomic bool busy;       /* a handler has its request (maybe on an OS thread) */
     _Atomic unsigned served; /* requests its handlers finished */
     int64_t accepted_ms;
+    srv_inflight inflight; /* while a handler runs its request */
     socklen_t peerlen;
     /* What http/ formats (an IP peer), not a sockaddr_storage: a parked
      * connection holds this for as long as it waits. */
@@ -126,19 +127,21 @@ static int guarded_handle(gs_request *r, void *state)
     worker *w = m->w;
     conn *c = conn_of(w, r);
     if (c)
-        atomic_store(&c->busy, true);
-    /* On the heap: the list is walked and relinked while this thread is
-     * parked, and a long-parked thread's stack is stashed (runtime/hub.c). */
-    srv_inflight *f = malloc(sizeof(*f));
+        atomic_store_explicit(&c->busy, true, memory_order_release);
+    /* Not on the handler's stack: the list is walked and relinked while
+     * this thread is parked, and a long-parked thread's stack is stashed
+     * (runtime/hub.c). A connection runs one handler at a time. */
+    srv_inflight *f = c ? &c->inflight : malloc(sizeof(*f));
     if (!f)
         return -ENOMEM;
     srv_inflight_begin(f, m->shim.name, r);
     int rc = m->plugin->app->handle(r, m->plugin->state);
     srv_inflight_end(f);
-    free(f);
     if (c) {
-        atomic_fetch_add(&c->served, 1);
-        atomic_store(&c->busy, false);
+        atomic_fetch_add_explicit(&c->served, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->busy, false, memory_order_release);
+    } else {
+        free(f);
     }
     /* Handlers on OS threads (--threads) must not touch the hub's state:
      * the tick and the stopper's polling cover those. */
