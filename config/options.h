@@ -75,7 +75,7 @@ typedef struct cfg_settings {
     bool check_config;           /* validate, load the plugins, exit */
     const char **app_timeouts;   /* --request-timeout PREFIX=TIME, as given */
     size_t napp_timeouts;
-    char **owned;                /* strings copied from a config file */
+    char **owned; /* strings copied from a config file */
     size_t nowned;
 } cfg_settings;
 

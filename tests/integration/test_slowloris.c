@@ -37,8 +37,10 @@ TestSuite(slowloris, .init = room_for_descriptors, .fini = stop_server, .timeout
 
 static void start(const char *opt, const char *value)
 {
-    const char *args[] = {"--workers",          "1",
-                          opt,                  value,
+    const char *args[] = {"--workers",
+                          "1",
+                          opt,
+                          value,
                           "/hello={build}/apps/hello.so",
                           "/sink={build}/tests/plugins/sink.so",
                           NULL};

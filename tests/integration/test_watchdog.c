@@ -43,8 +43,8 @@ static bool served_within(int timeout_ms)
 
 Test(watchdog, a_stuck_worker_logs_its_request_and_backtrace_then_is_replaced)
 {
-    const char *args[] = {"--workers", "1", "--timeout", "1s",
-                          "/life={build}/tests/plugins/lifecycle.so", NULL};
+    const char *args[] = {
+        "--workers", "1", "--timeout", "1s", "/life={build}/tests/plugins/lifecycle.so", NULL};
     cr_assert_eq(ts_start(&srv, args), 0, "greenserve did not start:\n%s",
                  (ts_read_file(srv.error_log, out, sizeof(out)), out));
     int fd = ts_connect(srv.port);
