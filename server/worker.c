@@ -469,36 +469,57 @@ static void stop_taking(worker *w)
 #define HANDOFF_ROUNDS 20
 
 typedef struct handing {
+    worker *w;
     int socks[HANDOFF_TARGETS];
     pid_t pids[HANDOFF_TARGETS];
-    size_t n, next; /* targets left; the next one to send to */
+    size_t n, next; /* targets connected; the next one to send to */
+    pid_t dropped[HANDOFF_TARGETS * 2];
+    size_t ndropped;
     unsigned handed;
     int64_t last_ms; /* when the last batch was taken */
 } handing;
 
-static void handing_open(worker *w, handing *h)
+static bool handing_knows(const handing *h, pid_t pid)
 {
-    pid_t pids[HANDOFF_TARGETS];
-    size_t n =
-        w->a->slots ? srv_handoff_targets(w->a->slots, w->a->slot, pids, HANDOFF_TARGETS) : 0;
-    *h = (handing){0};
-    for (size_t i = 0; i < n; i++) {
-        int fd = srv_handoff_connect(pids[i]);
-        if (fd < 0) {
-            rt_log("handoff: cannot reach worker %d: %s", (int)pids[i], strerror(-fd));
-            continue;
-        }
-        h->pids[h->n] = pids[i];
-        h->socks[h->n++] = fd;
-    }
+    for (size_t i = 0; i < h->n; i++)
+        if (h->pids[i] == pid)
+            return true;
+    for (size_t i = 0; i < h->ndropped; i++)
+        if (h->dropped[i] == pid)
+            return true;
+    return false;
 }
 
 static void handing_drop(handing *h, size_t k, int err)
 {
     rt_log("handoff: worker %d: %s; handing no more to it", (int)h->pids[k], strerror(-err));
-    close(h->socks[k]);
+    if (h->socks[k] >= 0)
+        close(h->socks[k]);
+    if (h->ndropped < sizeof(h->dropped) / sizeof(h->dropped[0]))
+        h->dropped[h->ndropped++] = h->pids[k];
     h->socks[k] = h->socks[--h->n];
     h->pids[k] = h->pids[h->n];
+}
+
+/* Connect to the targets the scoreboard names now that we do not know
+ * yet: the ones found first may retire in turn (a reload that follows a
+ * recycle). Returns how many are connected. */
+static size_t handing_find(handing *h)
+{
+    worker *w = h->w;
+    pid_t pids[HANDOFF_TARGETS];
+    size_t n =
+        w->a->slots ? srv_handoff_targets(w->a->slots, w->a->slot, pids, HANDOFF_TARGETS) : 0;
+    for (size_t i = 0; i < n && h->n < HANDOFF_TARGETS; i++) {
+        if (handing_knows(h, pids[i]))
+            continue;
+        int fd = srv_handoff_connect(pids[i]);
+        h->pids[h->n] = pids[i];
+        h->socks[h->n++] = fd;
+        if (fd < 0)
+            handing_drop(h, h->n - 1, fd);
+    }
+    return h->n;
 }
 
 static void handing_close(handing *h)
@@ -507,20 +528,22 @@ static void handing_close(handing *h)
         close(h->socks[--h->n]);
 }
 
-/* Send a batch to the next target, round robin; a target that fails is
- * dropped and the next one tried. The taken connections are now the
- * other worker's: unwind their threads here without a word to the client. */
+/* Send a batch to the next target, round robin; a target that fails or
+ * takes none (retiring too, or full) is dropped and the next one tried,
+ * looking for new ones when none is left. The taken connections are now
+ * the other worker's: unwind their threads here without a word to the
+ * client. */
 static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
 {
     int fds[SRV_HANDOFF_BATCH];
     bool taken[SRV_HANDOFF_BATCH];
     for (size_t i = 0; i < n; i++)
         fds[i] = cs[i]->fd;
-    while (h->n > 0) {
+    while (h->n > 0 || handing_find(h) > 0) {
         size_t k = h->next++ % h->n;
         int r = srv_handoff_send(h->socks[k], fds, states, n, HANDOFF_WAIT_MS, taken);
-        if (r < 0) {
-            handing_drop(h, k, r);
+        if (r <= 0) {
+            handing_drop(h, k, r < 0 ? r : -EBUSY);
             continue;
         }
         for (size_t i = 0; i < n; i++)
@@ -543,6 +566,8 @@ static int hand_round(worker *w, handing *h)
     http_handoff *states[SRV_HANDOFF_BATCH];
     size_t n = 0;
     int total = 0;
+    if (h->n == 0 && handing_find(h) == 0)
+        return 0;
     for (conn *c = w->conns; c && h->n > 0; c = c->next) {
         if (c->killed || !c->hc || !(states[n] = http_conn_capture(c->hc)))
             continue;
@@ -565,8 +590,9 @@ static int hand_round(worker *w, handing *h)
 
 static void hand_off(worker *w, handing *h, int64_t t0)
 {
-    for (int i = 0; i < HANDOFF_ROUNDS && h->n > 0; i++) {
-        if (hand_round(w, h) == 0 && i > 0)
+    for (int i = 0; i < HANDOFF_ROUNDS; i++) {
+        int r = hand_round(w, h);
+        if (h->n == 0 || (r == 0 && i > 0))
             break;
         gs_yield();
     }
@@ -618,8 +644,7 @@ static void *stopper(void *arg)
     stop_taking(w);
     /* Retiring while siblings stay (a reload, a recycle): what waits or
      * idles goes to them, with its socket. */
-    handing h;
-    handing_open(w, &h);
+    handing h = {.w = w};
     hand_off(w, &h, t0);
     /* Long-polls (gs_wait_disconnect, channel waits) end with -ESHUTDOWN,
      * now and from now on, and gs_draining() turns true: their handlers
