@@ -430,7 +430,11 @@ static bool take_handed(void *arg, int fd, http_handoff *state)
         return false;
     if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
         len = 0;
-    return conn_start(w, fd, &peer, len, state) == 0;
+    if (conn_start(w, fd, &peer, len, state) < 0)
+        return false;
+    if (w->a->slot) /* as for an accept: it serves, so it did not die of its start-up */
+        atomic_fetch_add_explicit(&w->a->slot->accepted, 1, memory_order_relaxed);
+    return true;
 }
 
 static int start_taking(worker *w)

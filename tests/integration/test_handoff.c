@@ -12,11 +12,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <greenserve.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "support/client.h"
@@ -601,4 +604,89 @@ Test(handoff, a_stop_drains_as_before, .timeout = 30)
     close(sse_fd);
     close(chat_fd);
     ts_stop(&srv, 1000);
+}
+
+/* ---- one worker fewer ---- */
+
+/* Read fd until needle has come (or the timeout, or the end). */
+static bool recv_until(int fd, const char *needle, int timeout_ms)
+{
+    char buf[8192];
+    size_t have = 0;
+    int64_t end = ts_now_ms() + timeout_ms;
+    while (ts_now_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(end - ts_now_ms())) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+        if (n <= 0)
+            return false;
+        have += (size_t)n;
+        buf[have] = '\0';
+        if (strstr(buf, needle))
+            return true;
+        if (have > sizeof(buf) / 2) { /* keep the tail: the needle may straddle */
+            memmove(buf, buf + have - 64, 64);
+            have = 64;
+        }
+    }
+    return false;
+}
+
+#define TTOU_STREAMS 40
+
+/* SIGTTOU: the worker that goes hands its streams to the one that stays.
+ * Each worker has its own socket (--reuse-port), so the streams spread. */
+Test(handoff, one_worker_fewer_hands_its_streams_to_the_other, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "2", "--reuse-port", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, " ready (generation 1)", 2, 5000));
+    int fds[TTOU_STREAMS];
+    static const char req[] = "GET /chat/events?room=ttou HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (int i = 0; i < TTOU_STREAMS; i++) {
+        fds[i] = ts_connect(srv.port);
+        cr_assert(fds[i] >= 0 && ts_send(fds[i], req, sizeof(req) - 1) == 0);
+        cr_assert(recv_until(fds[i], "retry: ", 5000), "stream %d did not start", i);
+    }
+    size_t from = ts_file_size(srv.error_log);
+    ts_signal(&srv, SIGTTOU);
+    cr_assert(ts_log_wait_from(&srv, srv.error_log, from, ") stopped", 10000));
+    cr_assert(ts_log_wait_from(&srv, srv.error_log, from, "connection(s) handed in all", 1000),
+              "the worker that went handed nothing over");
+    char sent[256];
+    cr_assert_gt(ts_request(srv.port,
+                            "POST /chat/send?room=ttou HTTP/1.1\r\nHost: t\r\nContent-Length: 5"
+                            "\r\nConnection: close\r\n\r\nafter",
+                            sent, sizeof(sent), 5000),
+                 0);
+    for (int i = 0; i < TTOU_STREAMS; i++) {
+        cr_assert(recv_until(fds[i], "data: after\n", 5000), "stream %d lost", i);
+        close(fds[i]);
+    }
+    ts_stop(&srv, 5000);
+}
+
+/* Only a child of the same master may hand connections over: anyone on
+ * the host can reach an abstract socket. */
+Test(handoff, a_stranger_cannot_hand_over, .timeout = 20)
+{
+    const char *argv[] = {"--workers", "1", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
+    pid_t worker;
+    cr_assert_eq(generation_one(&worker, 1), 1);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n =
+        snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "greenserve-handoff-%d", (int)worker);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    cr_assert(connect(fd, (struct sockaddr *)&sa,
+                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0,
+              "the worker does not listen for hand-offs");
+    char buf[64];
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 0, "a stranger was not turned away");
+    close(fd);
+    ts_stop(&srv, 5000);
 }
