@@ -12,6 +12,10 @@
  *   - A reload starts a next generation; once all of it is ready, the old
  *     one is retired. A worker of the next one that dies before that
  *     abandons the reload: the current generation never stopped serving.
+ *   - A worker is marked stopping in the scoreboard before it is told to
+ *     retire (SIGTERM), and on a stop every worker is, before any is told:
+ *     a retiring worker hands its connections to the ready workers of the
+ *     newest generation (server/handoff.h), never to one that goes too.
  *   - The watchdog: a worker whose heartbeat is older than --timeout is
  *     asked what it runs (SIGUSR2), then killed, the answer logged.
  */

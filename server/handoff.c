@@ -306,7 +306,8 @@ static int receive(peer *p)
     if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         if (fd >= 0)
             close(fd);
-        return -EPROTO;
+        /* A descriptor dropped on the way in: we have no room for more. */
+        return m.msg_flags & MSG_CTRUNC ? -EMFILE : -EPROTO;
     }
     rec_head h;
     memcpy(&h, p->buf, got < (ssize_t)sizeof(h) ? 0 : sizeof(h));
@@ -320,8 +321,9 @@ static void *serve_peer(void *arg)
     while ((r = receive(p)) != 0) {
         if (r == -EAGAIN && gs_wait_fd(p->sock, GS_READ, GS_FOREVER) < 0)
             break; /* killed */
-        if (r == -EPROTO)
-            rt_log("handoff: worker %d sent a bad record: dropping its connection", (int)p->pid);
+        if (r == -EPROTO || r == -EMFILE)
+            rt_log("handoff: worker %d: %s: dropping its connection (it keeps what it sent)",
+                   (int)p->pid, r == -EPROTO ? "a bad record" : "no descriptor left here");
         if (r < 0 && r != -EAGAIN && r != -EINTR)
             break;
     }
