@@ -28,4 +28,11 @@ static int handle(gs_request *r, void *state)
     return gs_write(r, pid, (size_t)n) < 0 ? -1 : 0;
 }
 
-GS_APP(.name = "hog", .flags = GS_APP_GREEN, .handle = handle);
+static void fini(void *state)
+{
+    (void)state;
+    while (nheld > 0)
+        free(held[--nheld]);
+}
+
+GS_APP(.name = "hog", .flags = GS_APP_GREEN, .handle = handle, .fini = fini);
