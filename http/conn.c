@@ -269,6 +269,8 @@ static int send_all(http_conn *c, struct iovec *v, int k)
 
 int http_conn_flush(http_conn *c, const struct iovec *iov, int n)
 {
+    if (c->resume_head)
+        http_resume_head(c, false);
     if (c->dead)
         return -EPIPE;
     struct iovec v[4];
@@ -313,6 +315,8 @@ static void on_late_flush(evutil_socket_t fd, short what, void *arg)
     http_conn *c = arg;
     gs_request *r = &c->req;
     c->late_armed = false;
+    if (c->resume_head)
+        http_resume_head(c, false);
     if (c->flushing || c->dead || c->out_len == 0)
         return;
     ssize_t w = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -602,6 +606,8 @@ static bool serve(http_conn *c)
             http_conn_log(c, "%d %s: unusable request-target", st, http_reason(st));
         http_response_error(c, st, st != 404);
     }
+    if (c->resume_head || c->resume_pending)
+        http_resume_end(c);
     http_request_end(r);
     if (!c->close && !c->dead && !http_body_drain(r))
         c->close = true;

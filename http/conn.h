@@ -64,6 +64,7 @@ struct http_conn {
     bool between;
     bool handed;
     bool resume_pending;
+    bool resume_head; /* its handler will start its response again: drop that head */
     bool resumed;
     bool has_cursor;
     uint64_t cursor; /* gs_set_cursor's */

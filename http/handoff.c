@@ -96,6 +96,8 @@ static http_handoff *capture_parked(http_conn *c)
 
 http_handoff *http_conn_capture(http_conn *c)
 {
+    if (c->resume_head) /* a resumed stream's head may wait in the buffer: it goes now */
+        http_resume_head(c, false);
     if (!quiet(c))
         return NULL;
     if (c->between && c->in_len == c->req_start && thread_parked(c, false)) {
@@ -126,16 +128,61 @@ bool http_resume_request(http_conn *c)
     c->resumed = ours;
     c->has_cursor = ours && h->has_cursor;
     c->cursor = h->cursor;
-    if (!h->started)
+    c->resume_head = ours && h->started;
+    if (!h->started || ours)
         return true;
+    /* Another app's stream: end it as it began, without a handler. */
     r->status = h->status;
     r->frame = (http_frame)h->frame;
     r->started = r->flushed = true;
     r->body_sent = h->body_sent;
     r->resp_len = -1;
     r->out_start = c->out_len;
-    c->close = h->close || !ours;
-    return ours;
+    c->close = true;
+    return false;
+}
+
+/* Drop the head the handler just made (at out_start, up to its blank
+ * line) and count the body from where the other worker left it. */
+static void drop_head(http_conn *c)
+{
+    gs_request *r = &c->req;
+    char *head = c->out + r->out_start;
+    size_t have = c->out_len - r->out_start;
+    const char *end = memmem(head, have, "\r\n\r\n", 4);
+    size_t n = end ? (size_t)(end + 4 - head) : have;
+    memmove(head, head + n, have - n);
+    c->out_len -= n;
+    r->flushed = true;
+    r->body_sent += c->resume.body_sent;
+}
+
+void http_resume_head(http_conn *c, bool end)
+{
+    gs_request *r = &c->req;
+    const http_handoff *h = &c->resume;
+    if (!r->started && !end)
+        return;
+    c->resume_head = false;
+    if (r->started && r->status == h->status && r->frame == (http_frame)h->frame) {
+        drop_head(c);
+        return;
+    }
+    http_conn_log(c,
+                  "app %s: a resumed stream answered %d%s, not %d as before its hand-off: "
+                  "closing it",
+                  r->mount ? r->mount->app->name : "-", r->started ? r->status : 0,
+                  r->started ? " or framed otherwise" : " (nothing)", h->status);
+    c->dead = c->close = true; /* what it would send does not fit what the client has */
+}
+
+void http_resume_end(http_conn *c)
+{
+    if (c->resume_head)
+        http_resume_head(c, true);
+    else if (c->resume_pending && c->resume.started)
+        c->dead = c->close = true; /* its stream's app is gone: no handler ran */
+    c->resume_pending = false;
 }
 
 void gs_set_cursor(gs_request *r, uint64_t id)

@@ -16,4 +16,17 @@
  * (the mounts changed) is ended instead. Never switches. */
 bool http_resume_request(http_conn *c);
 
+/* A resumed stream's handler runs from the start, so it starts its
+ * response again (c->resume_head): the client has that head already.
+ * Called before output leaves (every flush) and with `end` once the
+ * request is over: once the response has started, its head is dropped
+ * from the output if it is the same response as before (status and
+ * framing), else the connection is marked dead and closes (a handler
+ * that does not restart the same way, or none). Never switches. */
+void http_resume_head(http_conn *c, bool end);
+
+/* The end of a resumed request (its handler ran or not): settle the head
+ * as above. Never switches. */
+void http_resume_end(http_conn *c);
+
 #endif

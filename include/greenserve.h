@@ -573,8 +573,12 @@ int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
  *     set with gs_set_cursor on the old worker (0 if it set none);
  *   - a response that had not started starts as usual (a long-poll);
  *   - a stream (chunked, or close-delimited on HTTP/1.0) whose head went
- *     out goes on: gs_start_response sends nothing and returns -EALREADY,
- *     and gs_write continues the body where the old worker left it.
+ *     out goes on: the handler starts its response as it did the first
+ *     time (gs_start_response returns 0 but its head is not sent again)
+ *     and gs_write continues the body where the old worker left it. A
+ *     response that differs (another status, or a Content-Length where
+ *     the stream had none) cannot continue what the client has: the
+ *     connection is closed (logged).
  * So the handler must be restartable from the start, and its cursor must
  * say exactly where its client is: the id of the last message the client
  * has been sent in full (for a stream), or the id the client asked to

@@ -690,3 +690,49 @@ Test(handoff, a_stranger_cannot_hand_over, .timeout = 20)
     close(fd);
     ts_stop(&srv, 5000);
 }
+
+/* A stream handed over twice with no event in between: the second time,
+ * the head its handler made again on the way (not to be sent: the client
+ * has it) is still in the output buffer. */
+Test(handoff, a_stream_moves_twice_without_an_event, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "1", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
+    int fd = ts_connect(srv.port);
+    static const char req[] = "GET /chat/events?room=twice HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(fd >= 0 && ts_send(fd, req, sizeof(req) - 1) == 0);
+    cr_assert(recv_until(fd, "retry: ", 5000));
+    for (int gen = 1; gen <= 2; gen++) {
+        char line[64];
+        snprintf(line, sizeof(line), " (generation %d) stopped", gen);
+        ts_signal(&srv, SIGHUP);
+        cr_assert(ts_log_wait(&srv, srv.error_log, line, 10000));
+    }
+    cr_assert_eq(ts_log_count(srv.error_log, 0, "connection(s) handed in all"), 2);
+    char sent[256];
+    cr_assert_gt(ts_request(srv.port,
+                            "POST /chat/send?room=twice HTTP/1.1\r\nHost: t\r\nContent-Length: 2"
+                            "\r\nConnection: close\r\n\r\nhi",
+                            sent, sizeof(sent), 5000),
+                 0);
+    char buf[4096] = "";
+    ssize_t n = 0;
+    int64_t end = ts_now_ms() + 5000;
+    while (!strstr(buf, "data: hi\n") && ts_now_ms() < end && n < (ssize_t)sizeof(buf) - 1) {
+        ssize_t got = recv(fd, buf + n, sizeof(buf) - 1 - (size_t)n, MSG_DONTWAIT);
+        n += got > 0 ? got : 0;
+        buf[n] = '\0';
+        if (got <= 0)
+            poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 100);
+    }
+    /* A chunk, nothing before it: no second head. */
+    const char *crlf = strstr(buf, "\r\n");
+    cr_assert(crlf && strspn(buf, "0123456789abcdef") == (size_t)(crlf - buf) &&
+                  strncmp(crlf + 2, "id: ", 4) == 0,
+              "not a chunk: %s", buf);
+    cr_assert_null(strstr(buf, "HTTP/1.1"), "a second head: %s", buf);
+    cr_assert(strstr(buf, "data: hi\n"), "%s", buf);
+    close(fd);
+    ts_stop(&srv, 5000);
+}
