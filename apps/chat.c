@@ -611,7 +611,8 @@ static int send_message(gs_request *r, chat *c)
 
 /* ---- GET /poll ---- */
 
-/* ?timeout= in seconds (fractions allowed), default 30, capped. */
+/* ?timeout= in seconds (fractions allowed), default 30, capped; less the
+ * time already waited on a worker that handed the poll over. */
 static int64_t poll_timeout(gs_request *r, chat *c)
 {
     char buf[32];
@@ -619,7 +620,9 @@ static int64_t poll_timeout(gs_request *r, chat *c)
     double ms = v ? strtod(v, NULL) * 1000 : POLL_DEFAULT;
     if (!(ms > 0)) /* and NaN */
         return 0;
-    return ms < (double)c->cfg.max_timeout_ms ? (int64_t)ms : c->cfg.max_timeout_ms;
+    int64_t t = ms < (double)c->cfg.max_timeout_ms ? (int64_t)ms : c->cfg.max_timeout_ms;
+    int64_t left = t - gs_request_age_ms(r);
+    return left > 0 ? left : 0;
 }
 
 static int poll_answer(gs_request *r, const gs_chan_batch *b, bool draining)

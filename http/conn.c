@@ -598,6 +598,7 @@ static bool serve(http_conn *c)
 {
     gs_request *r = &c->req;
     c->fresh = false;
+    c->req_ms = gs_now_ms();
     int st = http_route(r);
     if (st == 0) {
         http_response_finish(r, call_app(c));

@@ -68,6 +68,7 @@ struct http_conn {
     bool resumed;
     bool has_cursor;
     uint64_t cursor; /* gs_set_cursor's */
+    int64_t req_ms;  /* gs_now_ms() when the request's head was complete (before a hand-off) */
     http_handoff resume;
     gs_request req;
 };

@@ -88,6 +88,7 @@ static http_handoff *capture_parked(http_conn *c)
                         .status = (uint16_t)r->status,
                         .cursor = c->cursor,
                         .body_sent = r->body_sent,
+                        .age_ms = (uint32_t)(gs_now_ms() - c->req_ms),
                         .len = (uint32_t)(head + rest)};
     head_again(c, http_handoff_bytes(h));
     memcpy(http_handoff_bytes(h) + head, c->in + c->pos, rest);
@@ -128,6 +129,7 @@ bool http_resume_request(http_conn *c)
     c->resumed = ours;
     c->has_cursor = ours && h->has_cursor;
     c->cursor = h->cursor;
+    c->req_ms -= h->age_ms;
     c->resume_head = ours && h->started;
     if (!h->started || ours)
         return true;
@@ -189,6 +191,11 @@ void gs_set_cursor(gs_request *r, uint64_t id)
 {
     r->c->cursor = id;
     r->c->has_cursor = true;
+}
+
+int64_t gs_request_age_ms(gs_request *r)
+{
+    return gs_now_ms() - r->c->req_ms;
 }
 
 bool gs_resumed(gs_request *r, uint64_t *cursor)

@@ -74,6 +74,7 @@ typedef struct http_handoff {
     uint16_t status;    /* started */
     uint64_t cursor;
     uint64_t body_sent; /* started */
+    uint32_t age_ms;    /* parked: how long the request had been served */
     uint32_t len;
 } http_handoff;
 

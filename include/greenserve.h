@@ -571,7 +571,8 @@ int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
  * request with a body is never moved), and:
  *   - gs_resumed(r, &cursor) is true, with the cursor the handler last
  *     set with gs_set_cursor on the old worker (0 if it set none);
- *   - a response that had not started starts as usual (a long-poll);
+ *   - a response that had not started starts as usual (a long-poll: wait
+ *     what is left of its timeout, see gs_request_age_ms);
  *   - a stream (chunked, or close-delimited on HTTP/1.0) whose head went
  *     out goes on: the handler starts its response as it did the first
  *     time (gs_start_response returns 0 but its head is not sent again)
@@ -595,6 +596,12 @@ int gs_wait_disconnect(gs_request *r, int64_t timeout_ms);
  * Call it before each wait, or whenever the client has been sent more.
  * Never switches. */
 void gs_set_cursor(gs_request *r, uint64_t id);
+
+/* Milliseconds since the request arrived, counted from when the worker
+ * that first served it had its head (a hand-off does not restart it): a
+ * long-poll that waits `timeout - gs_request_age_ms(r)` answers its client
+ * in time even when it moved. Never switches. */
+int64_t gs_request_age_ms(gs_request *r);
 
 /* Whether this request was handed over by a retiring worker (and its
  * handler runs again here); *cursor (if cursor is not NULL) gets the

@@ -736,3 +736,29 @@ Test(handoff, a_stream_moves_twice_without_an_event, .timeout = 30)
     close(fd);
     ts_stop(&srv, 5000);
 }
+
+/* A long-poll moved halfway through its timeout answers when the timeout
+ * it asked for is up, not a whole timeout after the move
+ * (gs_request_age_ms). */
+Test(handoff, a_moved_long_poll_keeps_its_deadline, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "1", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
+    int fd = ts_connect(srv.port);
+    static const char req[] = "GET /chat/poll?room=late&timeout=3 HTTP/1.1\r\nHost: t\r\n\r\n";
+    int64_t t0 = ts_now_ms();
+    cr_assert(fd >= 0 && ts_send(fd, req, sizeof(req) - 1) == 0);
+    gs_sleep(1500); /* the time the poll has waited when its worker retires */
+    ts_signal(&srv, SIGHUP);
+    cr_assert(ts_log_wait(&srv, srv.error_log, " (generation 1) stopped", 10000));
+    cr_assert(ts_log_wait(&srv, srv.error_log, "handoff: 1 connection(s) handed in all", 1000));
+    char buf[1024];
+    cr_assert_gt(ts_recv_response(fd, buf, sizeof(buf), false, 10000), 0);
+    int64_t took = ts_now_ms() - t0;
+    cr_assert_eq(ts_status(buf), 200);
+    cr_assert(took >= 2900 && took < 4000, "answered after %lld ms, asked for 3000",
+              (long long)took);
+    close(fd);
+    ts_stop(&srv, 5000);
+}
