@@ -564,6 +564,14 @@ static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
 
 /* Hand off every connection that can go now (http_conn_capture), without
  * switching: a connection in flight must not run here. The count. */
+static int flush_batch(handing *h, conn **batch, http_handoff **states, size_t *n)
+{
+    int r = *n ? send_batch(h, batch, states, *n) : 0;
+    while (*n > 0)
+        free(states[--*n]);
+    return r > 0 ? r : 0;
+}
+
 static int hand_round(worker *w, handing *h)
 {
     conn *batch[SRV_HANDOFF_BATCH];
@@ -576,20 +584,10 @@ static int hand_round(worker *w, handing *h)
         if (c->killed || !c->hc || !(states[n] = http_conn_capture(c->hc)))
             continue;
         batch[n++] = c;
-        if (n < SRV_HANDOFF_BATCH && c->next)
-            continue;
-        int r = send_batch(h, batch, states, n);
-        total += r > 0 ? r : 0;
-        while (n > 0)
-            free(states[--n]);
+        if (n == SRV_HANDOFF_BATCH)
+            total += flush_batch(h, batch, states, &n);
     }
-    if (n > 0) {
-        int r = send_batch(h, batch, states, n);
-        total += r > 0 ? r : 0;
-        while (n > 0)
-            free(states[--n]);
-    }
-    return total;
+    return total + flush_batch(h, batch, states, &n);
 }
 
 static void hand_off(worker *w, handing *h, int64_t t0)
