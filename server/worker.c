@@ -562,8 +562,7 @@ static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
     return -ENOTCONN;
 }
 
-/* Hand off every connection that can go now (http_conn_capture), without
- * switching: a connection in flight must not run here. The count. */
+/* Send the batch (if any) and free its states; the count taken. */
 static int flush_batch(handing *h, conn **batch, http_handoff **states, size_t *n)
 {
     int r = *n ? send_batch(h, batch, states, *n) : 0;
@@ -572,6 +571,8 @@ static int flush_batch(handing *h, conn **batch, http_handoff **states, size_t *
     return r > 0 ? r : 0;
 }
 
+/* Hand off every connection that can go now (http_conn_capture), without
+ * switching: a connection in flight must not run here. The count. */
 static int hand_round(worker *w, handing *h)
 {
     conn *batch[SRV_HANDOFF_BATCH];
