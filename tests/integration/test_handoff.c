@@ -762,3 +762,37 @@ Test(handoff, a_moved_long_poll_keeps_its_deadline, .timeout = 30)
     close(fd);
     ts_stop(&srv, 5000);
 }
+
+/* A request whose handler runs when its worker retires finishes there;
+ * then its connection, idle, moves: the next request on it is served by
+ * the new generation. */
+Test(handoff, a_running_request_finishes_then_its_connection_moves, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "1", "/slow={build}/tests/plugins/slow.so",
+                          "/pid={build}/tests/plugins/pid.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
+    pid_t old;
+    cr_assert_eq(generation_one(&old, 1), 1);
+    int fd = ts_connect(srv.port);
+    static const char slow[] = "GET /slow?800 HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(fd >= 0 && ts_send(fd, slow, sizeof(slow) - 1) == 0);
+    cr_assert(ts_log_wait(&srv, srv.output, "slow: sleeping", 5000));
+    ts_signal(&srv, SIGHUP);
+    char buf[1024], v[16];
+    cr_assert_gt(ts_recv_response(fd, buf, sizeof(buf), false, 5000), 0);
+    cr_assert_eq(ts_status(buf), 200);
+    cr_assert_str_eq(ts_body(buf), "slept 800 ms\n");
+    cr_assert_not(ts_header(buf, "Connection", v, sizeof(v)), "told to close: %s", buf);
+    cr_assert(ts_log_wait(&srv, srv.error_log, " (generation 1) stopped", 10000));
+    cr_assert(ts_log_wait(&srv, srv.error_log, "handoff: 1 connection(s) handed in all", 1000));
+    static const char pid[] = "GET /pid HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert(ts_send(fd, pid, sizeof(pid) - 1) == 0);
+    cr_assert_gt(ts_recv_response(fd, buf, sizeof(buf), false, 5000), 0);
+    cr_assert_eq(ts_status(buf), 200);
+    int served_by = atoi(ts_body(buf) + 4);
+    cr_assert(served_by > 0 && served_by != old, "served by %d, the old worker %d", served_by,
+              (int)old);
+    close(fd);
+    ts_stop(&srv, 5000);
+}
