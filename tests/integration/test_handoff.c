@@ -1,11 +1,15 @@
 /*
- * test_handoff.c -- connections survive their worker: a reload (SIGHUP)
- * and a --max-memory recycle with 2,000 parked long-polls and 200 SSE
- * streams, messages published at a steady 50 a second throughout: every
- * client gets every message exactly once and in order, on the one
- * connection it opened (no disconnect, no Connection: close), and the
- * retired workers are gone. An app without GS_APP_HANDOFF, and a stop,
- * still end their waits as before (-ESHUTDOWN).
+ * test_handoff.c -- connections survive their worker. One run holds
+ * 2,000 parked long-polls and 200 SSE streams on two workers while
+ * messages are published at a steady 50 a second, through a reload
+ * (SIGHUP) and then a --max-memory recycle: every client gets every
+ * message exactly once and in order, on the one connection it opened (no
+ * disconnect, no Connection: close), and the retired workers are gone.
+ * Smaller cases: SIGTTOU; a stream moved twice with no event between; a
+ * moved long-poll keeps its deadline; a running request finishes on the
+ * old worker and then its connection moves; an app without
+ * GS_APP_HANDOFF, and a stop, still drain (-ESHUTDOWN); a stranger cannot
+ * hand connections over.
  *
  * The clients are green threads of this process (support/gclient.h).
  */
