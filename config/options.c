@@ -56,6 +56,8 @@ static const option_row rows[] = {
     {"green-libc", K_FLAG, AT(green_libc), NULL, "blocking libc calls park the green thread"},
     {"reuse-port", K_FLAG, AT(reuse_port), NULL, "a SO_REUSEPORT socket per worker (TCP)"},
     {"timeout", K_TIMEOUT, AT(timeout_ms), "TIME", "kill a worker whose hub stalls this long"},
+    {"stash-after", K_TIMEOUT, AT(stash_after_ms), "TIME",
+     "stash the stack of a thread parked in a long wait this long"},
     {"graceful-timeout", K_DURATION, AT(graceful_timeout_ms), "TIME",
      "time requests get to finish on stop/reload/recycle"},
     {"max-requests", K_LIMIT, AT(max_requests), "N",
@@ -424,6 +426,7 @@ void cfg_defaults(cfg_settings *s)
     http_limits_default(&s->limits);
     s->graceful_timeout_ms = 30000;
     s->timeout_ms = 30000;
+    s->stash_after_ms = 1000;
     s->max_age_ms = GS_FOREVER;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->workers = cpus > 0 ? (unsigned)cpus : 1;

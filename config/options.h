@@ -61,6 +61,7 @@ typedef struct cfg_settings {
     bool green_libc;             /* blocking libc calls on green threads park them */
     bool reuse_port;             /* a SO_REUSEPORT socket per worker (TCP) */
     int64_t timeout_ms;          /* watchdog: a hub silent this long is killed */
+    int64_t stash_after_ms;      /* gs_set_stash_after; GS_FOREVER = off */
     unsigned max_requests;       /* recycle a worker past this (+ jitter); 0 = off */
     unsigned max_memory_mb;      /* recycle a worker past this RSS; 0 = off */
     int64_t max_age_ms;          /* recycle a worker this old; GS_FOREVER = off */

@@ -77,6 +77,14 @@ int64_t gs_now_ms(void);
  * prints "greenserve: green thread stack overflow" and aborts. */
 void gs_set_stack_size(size_t bytes);
 
+/* Stash the stack of a green thread that has stayed this long in a long
+ * wait (gs_chan_wait, gs_wait_disconnect): the bytes its frames use go to
+ * the heap and its pages back to the kernel until it runs again, so a
+ * parked long-poll costs ~1 KiB of stack instead of a 4 KiB page, at the
+ * price of a page fault when it wakes. ms <= 0: never. Default 1000;
+ * applies to every hub of the process, from their next wait on. */
+void gs_set_stash_after(int64_t ms);
+
 /* ------------------------------------------------------------------------
  * Green threads
  * ---------------------------------------------------------------------- */

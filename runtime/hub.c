@@ -13,6 +13,7 @@
 #include "runtime/hub.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,14 +492,22 @@ static void intr_unlink(rt_hub *h, gs_thread *t)
  * waiting for news) for a whole sweep period will likely stay longer: its
  * stack's bytes in use go to the heap and its pages back to the kernel,
  * until it is switched to again. A parked long-poll then costs the bytes
- * its frames use, not a page. What a waker or a callback touches while a
- * thread waits must therefore live in gs_thread or on the heap, never on
- * the waiting thread's stack. */
-#define RT_SWEEP_MS 1000
+ * its frames use, not a page (gs_set_stash_after sets the period). What a
+ * waker or a callback touches while a thread waits must therefore live in
+ * gs_thread or on the heap, never on the waiting thread's stack. */
+static _Atomic int64_t stash_after_ms = 1000; /* the sweep's period */
+
+void gs_set_stash_after(int64_t ms)
+{
+    atomic_store_explicit(&stash_after_ms, ms, memory_order_relaxed);
+}
 
 static void sweep_arm(rt_hub *h)
 {
-    struct timeval tv = ms_to_tv(RT_SWEEP_MS);
+    int64_t ms = atomic_load_explicit(&stash_after_ms, memory_order_relaxed);
+    if (ms <= 0)
+        return;
+    struct timeval tv = ms_to_tv(ms);
     event_add(&h->sweep, &tv);
     h->sweep_armed = true;
     h->internal++; /* it alone does not keep the hub running */
@@ -510,7 +519,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     rt_hub *h = arg;
     h->sweep_armed = false;
     h->internal--;
-    for (gs_thread *t = h->intr_head; t; t = t->intr_next) {
+    bool on = atomic_load_explicit(&stash_after_ms, memory_order_relaxed) > 0;
+    for (gs_thread *t = h->intr_head; on && t; t = t->intr_next) {
         bool cold = t->state == RT_WAITING && t->park_tick != h->sweep_tick;
         if (cold && t->stack && !t->stash)
             t->stash = rt_stack_stash(t->stack, t->ctx, &t->stash_len);

@@ -781,6 +781,7 @@ int srv_worker_run(const srv_worker_args *a)
     w.site.access_log_fd = a->logs ? a->logs->access_fd : -1;
     w.site.threads = a->settings->threads;
     rt_greenlibc_enable(a->settings->green_libc);
+    gs_set_stash_after(a->settings->stash_after_ms);
     rt_greenlibc_quiet(w.site.access_log_fd);
     rt_greenlibc_quiet(rt_log_fd());
     w.hub = rt_hub_get();

@@ -63,6 +63,27 @@ Test(stash, long_wait_stack_goes_to_heap_and_comes_back, .timeout = 10)
     wake_and_check(t);
 }
 
+Test(stash, off_means_never, .timeout = 10)
+{
+    gs_set_stash_after(0);
+    gs_thread *t = gs_spawn(parker, (void *)(uintptr_t)7);
+    gs_sleep(2300);
+    cr_assert_null(t->stash);
+    cr_assert_gt(resident_pages(t), 0);
+    wake_and_check(t);
+    gs_set_stash_after(1000);
+}
+
+Test(stash, period_is_settable, .timeout = 10)
+{
+    gs_set_stash_after(100);
+    gs_thread *t = gs_spawn(parker, (void *)(uintptr_t)8);
+    gs_sleep(400); /* two periods of 100 ms */
+    cr_assert_not_null(t->stash);
+    wake_and_check(t);
+    gs_set_stash_after(1000);
+}
+
 Test(stash, short_wait_is_not_stashed, .timeout = 10)
 {
     gs_thread *t = gs_spawn(parker, (void *)(uintptr_t)5);
