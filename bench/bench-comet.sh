@@ -25,7 +25,8 @@
 # Environment: SIZES ("10000 19000": idle on one worker), BIG (50000, on
 # BIG_WORKERS=4 workers; empty skips), FANOUT (10000; empty skips),
 # FANOUT_WORKERS ("2": the fan-out again on each of these worker counts;
-# then bench/send_floor, the kernel alone), PEER_SIZES ("10000"
+# then on one worker with --stash-after off, and bench/send_floor, the
+# kernel alone), PEER_SIZES ("10000"
 # for gunicorn; its fan-out uses FANOUT), CLIENT_CONNS (17000), PORT
 # (18090). Prints one line per figure and a Markdown table at the end.
 set -euo pipefail
@@ -294,6 +295,15 @@ if [ -n "$FANOUT" ]; then
         stop_clients
         stop "$srv"
     done
+    # Stacks never stashed: the page fault each stashed waiter pays on
+    # waking, against its memory.
+    start_greenserve 1 --stash-after off
+    gs_room=$(( gs_room + 1 ))
+    idle "greenserve 1 worker, --stash-after off" "$FANOUT" "$(gs_path)" \
+        -P "/chat/send?room=b$gs_room"
+    fanout "greenserve-stash-off"
+    stop_clients
+    stop "$srv"
     # Two descriptors a connection: at most 9,000 under the 20,000 limit;
     # the floor for FANOUT sends is scaled from the time per send.
     fn=$(( FANOUT < 9000 ? FANOUT : 9000 ))
