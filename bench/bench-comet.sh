@@ -26,7 +26,8 @@
 # BIG_WORKERS=4 workers; empty skips), FANOUT (10000; empty skips),
 # FANOUT_WORKERS ("2": the fan-out again on each of these worker counts;
 # then on one worker with --stash-after off, and bench/send_floor, the
-# kernel alone), PEER_SIZES ("10000"
+# kernel alone), SSE (10000 event streams idle on one worker; empty
+# skips), PEER_SIZES ("10000"
 # for gunicorn; its fan-out uses FANOUT), CLIENT_CONNS (17000), PORT
 # (18090). Prints one line per figure and a Markdown table at the end.
 set -euo pipefail
@@ -37,6 +38,7 @@ BIG=${BIG-50000}
 BIG_WORKERS=${BIG_WORKERS:-4}
 FANOUT=${FANOUT-10000}
 FANOUT_WORKERS=${FANOUT_WORKERS-2}
+SSE=${SSE-10000}
 PEER_SIZES=${PEER_SIZES-"10000"}
 CLIENT_CONNS=${CLIENT_CONNS:-17000}
 PORT=${PORT:-18090}
@@ -283,6 +285,15 @@ for n in $SIZES; do
     stop_clients
     stop "$srv"
 done
+
+# Event streams between events: each client's GET /chat/events gets the
+# stream's head and a first comment, then waits.
+if [ -n "$SSE" ]; then
+    start_greenserve 1
+    idle "greenserve 1 worker, event streams" "$SSE" "/chat/events?room=sse"
+    stop_clients
+    stop "$srv"
+fi
 
 # The same fan-out spread over more workers (one per CPU), and the
 # kernel's floor for it: bare send()s on established loopback connections.
