@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "support/client.h"
 #include "support/drip.h"
+#include "support/gclient.h"
 #include "support/server.h"
 
 #define WORKERS 4
@@ -27,10 +27,7 @@ static void stop_server(void)
 
 static void room_for_descriptors(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    tg_raise_nofile();
 }
 
 TestSuite(fairness, .init = room_for_descriptors, .fini = stop_server, .timeout = 30);

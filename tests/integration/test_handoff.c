@@ -283,22 +283,6 @@ static void *publisher(void *arg)
 
 /* ---- the scenario ---- */
 
-/* Workers of generation 1, from the error log. */
-static int generation_one(pid_t *pids, int max)
-{
-    static char log[1 << 16];
-    ts_read_file(srv.error_log, log, sizeof(log));
-    int n = 0;
-    for (const char *p = log; n < max && (p = strstr(p, "worker ")); p++) {
-        int pid;
-        char gen[16];
-        if (sscanf(p, "worker %d ready (generation %15[^)])", &pid, gen) == 2 &&
-            strcmp(gen, "1") == 0)
-            pids[n++] = pid;
-    }
-    return n;
-}
-
 static bool gone(pid_t pid)
 {
     char path[64];
@@ -450,7 +434,7 @@ static void scenario(const char *const *argv, trigger *tr)
 
 static int reload(pid_t *retired, int max)
 {
-    int n = generation_one(retired, max);
+    int n = ts_generation_pids(&srv, "1", retired, max);
     size_t from = ts_file_size(srv.error_log);
     ts_signal(&srv, SIGHUP);
     while (ts_log_count(srv.error_log, from, " (generation 1) stopped") < (size_t)n &&
@@ -679,7 +663,7 @@ Test(handoff, a_stranger_cannot_hand_over, .timeout = 20)
     cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
     cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
     pid_t worker;
-    cr_assert_eq(generation_one(&worker, 1), 1);
+    cr_assert_eq(ts_generation_pids(&srv, "1", &worker, 1), 1);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int n =
         snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "greenserve-handoff-%d", (int)worker);
@@ -777,7 +761,7 @@ Test(handoff, a_running_request_finishes_then_its_connection_moves, .timeout = 3
     cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
     cr_assert(ts_log_wait(&srv, srv.error_log, " ready (generation 1)", 5000));
     pid_t old;
-    cr_assert_eq(generation_one(&old, 1), 1);
+    cr_assert_eq(ts_generation_pids(&srv, "1", &old, 1), 1);
     int fd = ts_connect(srv.port);
     static const char slow[] = "GET /slow?800 HTTP/1.1\r\nHost: t\r\n\r\n";
     cr_assert(fd >= 0 && ts_send(fd, slow, sizeof(slow) - 1) == 0);

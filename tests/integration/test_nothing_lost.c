@@ -246,22 +246,6 @@ static void *follow(void *arg)
 
 /* ---- the reload ---- */
 
-/* The pids of the workers ready in generation 1, from the error log. */
-static int generation_one(pid_t *pids, int max)
-{
-    static char log[1 << 16];
-    ts_read_file(srv.error_log, log, sizeof(log));
-    int n = 0;
-    for (const char *p = log; n < max && (p = strstr(p, "worker ")); p++) {
-        int pid;
-        char rest[32];
-        if (sscanf(p, "worker %d ready (generation %31[^)])", &pid, rest) == 2 &&
-            strcmp(rest, "1") == 0)
-            pids[n++] = pid;
-    }
-    return n;
-}
-
 /* Halfway through the publishes, reload; note how many were sent once
  * both old workers had stopped (polling the log: this OS thread runs the
  * clients too, so it must not block on it). */
@@ -285,7 +269,7 @@ Test(nothing_lost, long_polls_get_every_message_once_in_order_across_a_reload, .
     cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
     cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, " ready (generation 1)", 2, 5000));
     pid_t old[2];
-    cr_assert_eq(generation_one(old, 2), 2);
+    cr_assert_eq(ts_generation_pids(&srv, "1", old, 2), 2);
 
     deadline = gs_now_ms() + RUN_MS;
     static client clients[CLIENTS];

@@ -6,11 +6,11 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "support/client.h"
 #include "support/drip.h"
+#include "support/gclient.h"
 #include "support/server.h"
 
 #define SLOW 1000
@@ -27,10 +27,7 @@ static void stop_server(void)
 /* 1,000 connections here, and as many in the server (which inherits it). */
 static void room_for_descriptors(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    tg_raise_nofile();
 }
 
 TestSuite(slowloris, .init = room_for_descriptors, .fini = stop_server, .timeout = 30);

@@ -31,6 +31,20 @@ const char *ts_build_dir(void)
     return b && *b ? b : "build";
 }
 
+int ts_generation_pids(ts_server *s, const char *gen, pid_t *pids, int max)
+{
+    static char log[1 << 16];
+    ts_read_file(s->error_log, log, sizeof(log));
+    int n = 0;
+    for (const char *p = log; n < max && (p = strstr(p, "worker ")); p++) {
+        int pid;
+        char g[32];
+        if (sscanf(p, "worker %d ready (generation %31[^)])", &pid, g) == 2 && strcmp(g, gen) == 0)
+            pids[n++] = pid;
+    }
+    return n;
+}
+
 size_t ts_read_file(const char *path, char *buf, size_t cap)
 {
     size_t n = 0;

@@ -69,6 +69,10 @@ size_t ts_file_size(const char *path);
 /* The whole file, NUL-terminated, truncated to cap - 1. Returns length. */
 size_t ts_read_file(const char *path, char *buf, size_t cap);
 
+/* The pids (at most max) of the workers the error log says were ready in
+ * generation gen ("1", "2"...). Returns how many. */
+int ts_generation_pids(ts_server *s, const char *gen, pid_t *pids, int max);
+
 /* Run a shell command, capture stdout and stderr (NUL-terminated,
  * truncated to cap - 1) and return its exit status (-1: not run). */
 int ts_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
