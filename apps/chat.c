@@ -46,11 +46,9 @@
  */
 #include <greenserve.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* apps/chat.html as `static const char chat_html[]`, made by the build. */
@@ -101,28 +99,6 @@ typedef struct chat {
     unsigned long cuts;
 } chat;
 
-/* ---- logging: the error log is the server's; ours is stderr ---- */
-
-static void chat_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void chat_log(const char *fmt, ...)
-{
-    char line[1024];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, " [%d] chat: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-    va_end(ap);
-    n += m < 0 ? 0 : (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
-    line[n++] = '\n';
-    ssize_t w = write(2, line, n); /* one write: lines of workers do not mix */
-    (void)w;
-}
-
 /* ---- settings ---- */
 
 static const struct {
@@ -155,9 +131,10 @@ static int set_knob(settings *s, const char *p, size_t n)
             *(size_t *)((char *)s + knobs[i].offset) = (size_t)v;
         return 0;
     }
-    chat_log("bad mount argument \"%.*s\" (want heartbeat, queue, max_message, max_timeout, "
-             "retry or history = a positive number)",
-             (int)n, p);
+    gs_log(NULL,
+           "chat: bad mount argument \"%.*s\" (want heartbeat, queue, max_message, "
+           "max_timeout, retry or history = a positive number)",
+           (int)n, p);
     return -EINVAL;
 }
 
@@ -683,11 +660,10 @@ static int stream_write(chat *c, stream *s, const char *p, size_t n)
     writer_unlink(c, s);
     if (!s->cut)
         return w < 0 ? (int)w : 0;
-    const char *addr = gs_env(s->r, "REMOTE_ADDR"), *port = gs_env(s->r, "REMOTE_PORT");
-    chat_log("room \"%s\": cut the event stream of %s:%s, stalled while more than %zu bytes "
-             "came in (queue); it may reconnect from id %llu",
-             s->room->chan + sizeof(CHAN_PREFIX) - 1, addr ? addr : "-", port ? port : "-",
-             c->cfg.queue, (unsigned long long)s->sent);
+    gs_log(s->r,
+           "room \"%s\": cut the event stream, stalled while more than %zu bytes came in "
+           "(queue); it may reconnect from id %llu",
+           s->room->chan + sizeof(CHAN_PREFIX) - 1, c->cfg.queue, (unsigned long long)s->sent);
     return -ECANCELED;
 }
 

@@ -527,7 +527,7 @@ Test(chat, stalled_reader_is_cut_and_the_others_go_on)
         cr_assert(sse_read(&ok, 0), "the healthy stream ended");
     }
     close(fd);
-    cr_assert(ts_log_wait(&srv, srv.output, "cut the event stream", 3000),
+    cr_assert(ts_log_wait(&srv, srv.error_log, "app chat: room \"s\": cut the event stream", 3000),
               "no log line for the cut stream");
     cr_assert(ts_closed_within(stuck, 5000), "the stalled stream is still open");
     close(stuck);
