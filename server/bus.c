@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "runtime/chan.h"
 #include "runtime/hub.h"
 #include "runtime/log.h"
+#include "server/kin.h"
 #include "server/redis_bus.h"
 
 #define BUS_HISTORY   1024               /* per channel: runtime/chan.c's default ring */
@@ -88,15 +88,6 @@ static int frame_next(struct evbuffer *in, frame *f, size_t *used, char *name)
     f->len = total - (HEAD_LEN - 4) - n16;
     *used = 4 + (size_t)total;
     return 1;
-}
-
-static void bus_address(pid_t master, struct sockaddr_un *sa, socklen_t *len)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    /* Abstract: nothing to unlink, and it dies with the master. */
-    int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "greenserve-bus-%d", (int)master);
-    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
 /* ======================= the master ======================= */
@@ -283,33 +274,17 @@ static void replay(srv_bus *b, peer *p)
     p->limit = evbuffer_get_length(p->out) + BUS_OUT_LIMIT;
 }
 
-/* Only the master's own children may publish: the abstract socket is
- * reachable by anyone on the host. */
-static bool is_child(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')'); /* the command may hold spaces */
-    int ppid = 0;
-    return end && sscanf(end + 1, " %*c %d", &ppid) == 1 && ppid == getpid();
-}
-
 static void accept_peer(srv_bus *b)
 {
     int fd;
     while ((fd = accept4(b->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        /* Only the master's own children may publish: the abstract socket
+         * is reachable by anyone on the host. */
         struct ucred cr;
         socklen_t cl = sizeof(cr);
         peer *p = calloc(1, sizeof(*p));
-        if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || !is_child(cr.pid)) {
+        if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+            srv_kin_parent(cr.pid) != getpid()) {
             free(p);
             close(fd);
             continue;
@@ -487,7 +462,7 @@ static int listen_bus(srv_bus *b)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    bus_address(getpid(), &sa, &len);
+    srv_kin_address("bus", getpid(), &sa, &len);
     b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
@@ -554,7 +529,7 @@ static int connect_master(pid_t master)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    bus_address(master, &sa, &len);
+    srv_kin_address("bus", master, &sa, &len);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;

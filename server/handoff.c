@@ -5,7 +5,6 @@
 #include "server/handoff.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "runtime/log.h"
+#include "server/kin.h"
 
 /* A record's state: its head plus a request head and unparsed input; a
  * bigger one is not handed (the connection falls back to a drain). */
@@ -46,31 +46,6 @@ _Static_assert(SRV_HANDOFF_BATCH <= 64, "a batch's answer is one 64-bit mask");
 
 /* ---- who ---- */
 
-static void address(pid_t pid, struct sockaddr_un *sa, socklen_t *len)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "greenserve-handoff-%d", (int)pid);
-    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')'); /* the command may hold spaces */
-    int ppid = -1;
-    return end && sscanf(end + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
-}
-
 /* The process at the other end of sock, if it is a child of our master. */
 static pid_t sibling(int sock)
 {
@@ -78,7 +53,7 @@ static pid_t sibling(int sock)
     socklen_t len = sizeof(cr);
     if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
         return -1;
-    return cr.pid != getpid() && parent_of(cr.pid) == getppid() ? cr.pid : -1;
+    return cr.pid != getpid() && srv_kin_parent(cr.pid) == getppid() ? cr.pid : -1;
 }
 
 size_t srv_handoff_targets(const srv_slot *slots, const srv_slot *self, pid_t *pids, size_t max)
@@ -123,7 +98,7 @@ int srv_handoff_connect(pid_t pid)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    address(pid, &sa, &len);
+    srv_kin_address("handoff", pid, &sa, &len);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -353,7 +328,7 @@ int srv_handoff_listen(void)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    address(getpid(), &sa, &len);
+    srv_kin_address("handoff", getpid(), &sa, &len);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
