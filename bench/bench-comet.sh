@@ -119,30 +119,7 @@ start_greenserve() { # WORKERS [more options] -> $srv
 
 start_nginx() { # WORKERS -> $srv
     local dir="$tmp/nginx"
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes $1;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 19990; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 3600s;
-    default_type text/plain;
-    client_body_temp_path $dir;
-    proxy_temp_path $dir;
-    fastcgi_temp_path $dir;
-    uwsgi_temp_path $dir;
-    scgi_temp_path $dir;
-    server {
-        listen 127.0.0.1:$PORT reuseport backlog=4096;
-        location / { return 200 "Hello, World!"; }
-    }
-}
-CONF
+    nginx_conf "$dir" "$1" 19990 3600s "127.0.0.1:$PORT reuseport backlog=4096"
     nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
     srv=$!
     pids+=("$srv")

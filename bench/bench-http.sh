@@ -59,30 +59,7 @@ start_greenserve() {
 start_nginx() {
     local port=$1 workers=$2 dir="$tmp/nginx-$1"
     shift 2
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes $workers;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 19000; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 75s;
-    default_type text/plain;
-    client_body_temp_path $dir;
-    proxy_temp_path $dir;
-    fastcgi_temp_path $dir;
-    uwsgi_temp_path $dir;
-    scgi_temp_path $dir;
-    server {
-        listen 127.0.0.1:$port;
-        location / { return 200 "Hello, World!"; }
-    }
-}
-CONF
+    nginx_conf "$dir" "$workers" 19000 75s "127.0.0.1:$port"
     "$@" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
     ng_pid=$!
     pids+=("$ng_pid")

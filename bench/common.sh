@@ -24,3 +24,34 @@ wait_port() {
     done
     die "nothing listens on port $1"
 }
+
+# nginx_conf DIR WORKERS CONNECTIONS KEEPALIVE LISTEN: an nginx.conf in DIR
+# answering "Hello, World!" on LISTEN (nginx's listen arguments), every
+# temp path in DIR, no access log.
+nginx_conf() {
+    local dir=$1
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes $2;
+worker_rlimit_nofile 20000;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections $3; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout $4;
+    default_type text/plain;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir;
+    scgi_temp_path $dir;
+    server {
+        listen $5;
+        location / { return 200 "Hello, World!"; }
+    }
+}
+CONF
+}
