@@ -230,10 +230,24 @@ static void loop_main(rt_transfer tr)
 
 /* ---- hub ---- */
 
+static void arm_timer(gs_thread *t, int64_t at, int64_t ms);
+
+/* The thread's timer is lazy: a wake leaves it armed, and a wait re-arms
+ * it only when it would fire too late. So it may fire for a wait that has
+ * ended, or early for a later one: it then only re-arms, or stops. */
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    rt_wake(arg, -ETIMEDOUT);
+    gs_thread *t = arg;
+    t->timer_at = 0;
+    t->hub->internal--;
+    if (t->state != RT_WAITING || !t->wait_until)
+        return;
+    int64_t left = t->wait_until - gs_now_ms();
+    if (left > 0)
+        arm_timer(t, t->wait_until, left);
+    else
+        rt_wake(t, -ETIMEDOUT);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg);
@@ -401,6 +415,27 @@ static const struct timeval *timeout_tv(rt_hub *h, int64_t ms, struct timeval *t
     return tv;
 }
 
+static void arm_timer(gs_thread *t, int64_t at, int64_t ms)
+{
+    struct timeval tv;
+    event_add(&t->timer, timeout_tv(t->hub, ms, &tv));
+    if (!t->timer_at)
+        t->hub->internal++; /* an armed timer alone keeps no hub running */
+    t->timer_at = at;
+}
+
+/* A keep-alive connection waits with the same timeout after every
+ * request: its timer, armed for the first wait, still fires before the
+ * next one's end and is left alone. Adding and deleting a libevent timer
+ * per wait cost more than the rest of the wait. */
+static void wait_timer(gs_thread *t, int64_t ms)
+{
+    int64_t at = gs_now_ms() + ms;
+    t->wait_until = at;
+    if (!t->timer_at || t->timer_at > at)
+        arm_timer(t, at, ms);
+}
+
 int rt_wait(rt_waitq *q, int64_t timeout_ms)
 {
     rt_hub *h = rt_hub_get();
@@ -422,13 +457,16 @@ int rt_wait(rt_waitq *q, int64_t timeout_ms)
             q->head = t;
         q->tail = t;
     }
+    t->wait_until = 0;
     if (to > 0) {
-        struct timeval tv;
-        event_add(&t->timer, timeout_tv(h, to, &tv));
+        wait_timer(t, to);
+        h->pending++; /* the timed wait, not its timer, keeps the hub up */
     }
     t->state = RT_WAITING;
     t->wake = 0;
     schedule(h);
+    if (to > 0)
+        h->pending--;
     return t->wake;
 }
 
@@ -438,8 +476,6 @@ void rt_wake(gs_thread *t, int result)
         return;
     if (t->wq)
         waitq_unlink(t);
-    if (evtimer_pending(&t->timer, NULL))
-        event_del(&t->timer);
     t->wake = result;
     push_next(t->hub, t);
 }
@@ -589,6 +625,10 @@ static void thread_exit(rt_hub *h, gs_thread *t)
     }
     t->links = NULL;
     rt_wake_all(&t->joiners, 0);
+    if (t->timer_at) {
+        event_del(&t->timer); /* t may be freed once it is dead */
+        h->internal--;
+    }
     h->live--;
     t->state = RT_DEAD;
     schedule(h); /* never returns: the next thread frees our stack */

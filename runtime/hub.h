@@ -47,7 +47,9 @@ struct gs_thread {
     int wake;           /* what the current wait returns */
     void *wait_data;    /* a value handed over by the waker */
     int64_t deadline;   /* absolute gs_now_ms bound on waits; 0 = none */
-    struct event timer; /* the current wait's timeout */
+    struct event timer; /* wait timeouts, armed lazily (see rt_wait) */
+    int64_t timer_at;   /* when the armed timer fires; 0 = not armed */
+    int64_t wait_until; /* when the current wait times out; 0 = never */
     rt_waitq joiners;
     rt_link *links;
     void *stash; /* the stack's content while stashed (see hub.c) */

@@ -172,6 +172,48 @@ Test(hub, nested_deadline_nearest_wins, .timeout = 5)
     gs_deadline_end(&outer);
 }
 
+static void *sleeps_arg_ms(void *arg)
+{
+    gs_sleep((int64_t)(long)arg);
+    return NULL;
+}
+
+/* A wait's timer outlives a wait that ended early (it is re-armed only
+ * when it would fire too late): a later, shorter wait must still time out
+ * on time, and a later, longer one must not time out at the old time. */
+Test(hub, timeouts_after_early_wakes, .timeout = 10)
+{
+    gs_thread *t = gs_spawn(sleeps_arg_ms, (void *)5L);
+    cr_assert_eq(gs_join(t, NULL, 8000), 0); /* woken at ~5 ms, 8 s armed */
+    int64_t t0 = gs_now_ms();
+    cr_assert_eq(gs_join(gs_spawn(sleeps_arg_ms, (void *)3000L), NULL, 50), -ETIMEDOUT);
+    int64_t took = gs_now_ms() - t0;
+    cr_assert(took >= 50 && took < 1000, "a 50 ms wait took %lld ms", (long long)took);
+
+    t = gs_spawn(sleeps_arg_ms, (void *)5L);
+    cr_assert_eq(gs_join(t, NULL, 30), 0); /* woken at ~5 ms, 30 ms armed */
+    t0 = gs_now_ms();
+    t = gs_spawn(sleeps_arg_ms, (void *)100L);
+    cr_assert_eq(gs_join(t, NULL, 400), 0, "the old 30 ms timer ended a 400 ms wait");
+    cr_assert_geq(gs_now_ms() - t0, 100);
+}
+
+static void *joins_quick_thread(void *arg)
+{
+    (void)arg;
+    gs_join(gs_spawn(sleeps_arg_ms, (void *)5L), NULL, 8000);
+    return NULL;
+}
+
+/* A timer left armed by a wait that ended keeps nobody waiting. */
+Test(hub, run_ends_with_a_stale_timer_armed, .timeout = 5)
+{
+    int64_t t0 = gs_now_ms();
+    gs_spawn_n(joins_quick_thread, NULL);
+    cr_assert_eq(gs_hub_run(), 0);
+    cr_assert_lt(gs_now_ms() - t0, 1000, "gs_hub_run waited for a timer nobody needs");
+}
+
 static void *spawner_done(void *arg)
 {
     (*(int *)arg)++;
