@@ -8,6 +8,10 @@
 #   keep-alive      wrk -t1 -c100  -d10s
 #   pipelined       wrk -t1 -c100  -d10s -s bench/pipeline.lua  (depth 16)
 #   c1000           wrk -t1 -c1000 -d10s
+# Beside them in part 1, bench/http_floor (pinned to CPU 0 too): one epoll
+# loop answering each request head with greenserve's 135 bytes, one recv
+# and one send per request, nothing else. Its CPU per request is what the
+# kernel alone takes, the floor under any server of plain syscalls.
 # Part 2, two workers each: greenserve --workers 2 and nginx
 # worker_processes 2, unpinned, with wrk -t2 on the same two CPUs:
 #   keepalive2      wrk -t2 -c100  -d10s
@@ -20,8 +24,8 @@
 # Environment: DURATION (default 10s), ROUNDS (3: the table shows
 # medians), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined c1000"),
 # SCENARIOS2 ("keepalive2 c1000-2"; empty skips part 2), GS_EXTRA (more
-# greenserve options), GS_PORT / NGINX_PORT (18080 / 18081) and GS_PORT2 /
-# NGINX_PORT2 (18082 / 18083).
+# greenserve options), GS_PORT / NGINX_PORT / FLOOR_PORT (18080 / 18081 /
+# 18084) and GS_PORT2 / NGINX_PORT2 (18082 / 18083).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -35,6 +39,7 @@ GS_PORT=${GS_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
 GS_PORT2=${GS_PORT2:-18082}
 NGINX_PORT2=${NGINX_PORT2:-18083}
+FLOOR_PORT=${FLOOR_PORT:-18084}
 
 BENCH=bench-http
 . "$(dirname "$0")/common.sh"
@@ -52,6 +57,16 @@ start_greenserve() {
         --error-log "$tmp/greenserve-$port.log" ${GS_EXTRA:-} "/=$BUILD/apps/hello.so" &
     gs_pid=$!
     pids+=("$gs_pid")
+    wait_port "$port"
+}
+
+# start_floor PORT [taskset CPUS...] -> $floor_pid
+start_floor() {
+    local port=$1
+    shift
+    "$@" "$BUILD/bench/http_floor" "$port" &
+    floor_pid=$!
+    pids+=("$floor_pid")
     wait_port "$port"
 }
 
@@ -124,6 +139,8 @@ gs1=$gs_pid
 start_nginx "$NGINX_PORT" 1 taskset -c 0
 # The worker serves; the master only supervises (and costs nothing).
 ng1=$ng_pid
+start_floor "$FLOOR_PORT" taskset -c 0
+fl1=$floor_pid
 if [ -n "$SCENARIOS2" ]; then
     start_greenserve "$GS_PORT2" 2
     gs2=$gs_pid
@@ -134,6 +151,7 @@ for round in $(seq "$ROUNDS"); do
     for s in $SCENARIOS; do
         run greenserve "$gs1" "$GS_PORT" "$s"
         run nginx "$ng1" "$NGINX_PORT" "$s"
+        run floor "$fl1" "$FLOOR_PORT" "$s"
     done
     for s in $SCENARIOS2; do
         run greenserve "$gs2" "$GS_PORT2" "$s"
@@ -142,7 +160,9 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # The table: one row per scenario, greenserve next to nginx, each figure
-# the median of its rounds (p99 converted to ms).
+# the median of its rounds (p99 converted to ms); then the floor's CPU per
+# request and nginx's over it: the best CPU ratio any server reading and
+# writing each request with plain syscalls could reach against nginx.
 awk '
     function ms(v) {
         if (v ~ /us$/) return v / 1000
@@ -164,14 +184,17 @@ awk '
         if (!seen[$2]++) order[++n] = $2
     }
     END {
-        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs |"
-        print "|---|---|---|---|---|---|---|---|---|"
+        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | floor CPU us/req | CPU nginx/floor |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|"
         for (j = 1; j <= n; j++) {
             s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
-            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx |\n", s,
+            f = "floor" SUBSEP s
+            floor = us[f] == "" ? "-" : sprintf("%.2f", median(us[f]))
+            ratio = us[f] == "" ? "-" : sprintf("%.2fx", median(us[x]) / median(us[f]))
+            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %s | %s |\n", s,
                 median(rps[g]), median(rps[x]), median(rps[g]) / median(rps[x]),
                 median(p99[g]), median(p99[x]), median(us[g]), median(us[x]),
-                median(us[x]) / median(us[g])
+                median(us[x]) / median(us[g]), floor, ratio
         }
     }' "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
