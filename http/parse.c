@@ -25,6 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/fasthead.h"
+
 /* ---- callbacks ---- */
 
 static http_conn *conn_of(llhttp_t *p)
@@ -94,7 +96,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = conn_of(p);
     gs_request *r = &c->req;
-    if (r->head_done || r->nhdrs == 0)
+    /* llhttp reports an empty value as an empty span at the next line's
+     * start: taken as the value, its NUL would land on the next name. */
+    if (r->head_done || r->nhdrs == 0 || n == 0)
         return 0;
     http_hdr *h = &r->hdrs[r->nhdrs - 1];
     uint32_t off = offset(c, at);
@@ -328,16 +332,18 @@ static int check_semantics(http_conn *c, const char *base, const head_fields *f,
     return 0;
 }
 
-static int validate(http_conn *c, const char *base, const char **why)
+/* `scanned`: read by http_fast_head, whose subset has CRLF line ends, no
+ * obs-fold and a clean target by construction. */
+static int validate(http_conn *c, const char *base, bool scanned, const char **why)
 {
     gs_request *r = &c->req;
     *why = "HTTP version not supported";
     if (r->major != 1)
         return 505;
-    if ((*why = check_line_ends(base, r->head_len)))
+    if (!scanned && (*why = check_line_ends(base, r->head_len)))
         return 400;
     *why = "malformed request-target";
-    if (!target_ok(base + r->url, r->url_len))
+    if (!scanned && !target_ok(base + r->url, r->url_len))
         return 400;
     head_fields f;
     gather(r, base, &f);
@@ -357,7 +363,7 @@ static void terminate(gs_request *r, char *base)
         base[r->hdrs[i].value + r->hdrs[i].value_len] = '\0';
 }
 
-static int head_complete(http_conn *c)
+static int head_complete(http_conn *c, bool scanned)
 {
     gs_request *r = &c->req;
     r->head_len = (uint32_t)(c->pos - c->req_start);
@@ -365,7 +371,7 @@ static int head_complete(http_conn *c)
     int st = r->head_len > c->lim->max_header_bytes ? 431 : 0;
     why = "request head too large";
     if (!st)
-        st = validate(c, c->in + c->req_start, &why);
+        st = validate(c, c->in + c->req_start, scanned, &why);
     if (!st && http_conn_body_room(c) < 0) {
         st = 500;
         why = "out of memory for the request";
@@ -400,6 +406,8 @@ static int parse_error(http_conn *c, llhttp_errno_t e)
 
 int http_parse_head(http_conn *c)
 {
+    if (c->pos == c->req_start && http_fast_head(c))
+        return head_complete(c, true);
     for (;;) {
         const char *at = c->in + c->pos;
         llhttp_errno_t e = llhttp_execute(&c->parser, at, c->in_len - c->pos);
@@ -417,7 +425,7 @@ int http_parse_head(http_conn *c)
             continue;
         }
         llhttp_resume(&c->parser);
-        return head_complete(c);
+        return head_complete(c, false);
     }
 }
 

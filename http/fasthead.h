@@ -1,0 +1,23 @@
+/*
+ * fasthead.h -- the common request head (a plain GET or HEAD, ordinary
+ * headers, no body) read without llhttp; everything else goes to llhttp.
+ */
+#ifndef HTTP_FASTHEAD_H
+#define HTTP_FASTHEAD_H
+
+#include <stdbool.h>
+
+#include "http/conn.h"
+
+/* RFC 9110 token characters: the bytes a header name may hold. */
+extern const bool http_tchar[256];
+
+/* Read the head at c->in + c->req_start, of which nothing has been fed to
+ * llhttp, if it is complete and within the subset fasthead.c lists: fill
+ * c->req as llhttp's callbacks would, with body_done set, move c->pos past
+ * the head and return 1. Otherwise return 0 with c->pos and the request's
+ * counts untouched, for llhttp to read it. The head is not yet checked as
+ * a whole (Host, Expect...): that is the caller's. */
+int http_fast_head(http_conn *c);
+
+#endif
