@@ -27,6 +27,9 @@
 #include "http/fasthead.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* RFC 9110 token characters (GNU range designators). */
 const bool http_tchar[256] = {
@@ -49,15 +52,31 @@ static const bool target_char[256] = {
 /* Header value characters: visible ASCII, SP and HTAB. */
 static const bool value_char[256] = {[' ' ... '~'] = true, ['\t'] = true};
 
-/* s[0, n) equals lit, a lower-case name, ignoring case. Only for token
- * and value characters: the one other byte that folds onto a letter or
- * '-' under | 0x20 is CR, which neither holds. */
-static bool name_eq(const char *s, const char *lit, size_t n)
+/* The first byte at or after p that is not a value character. Values are
+ * most of a head's bytes: 16 at a time where SSE2 is, HTAB (rare) and the
+ * last few bytes one by one. */
+static const char *value_end(const char *p, const char *end)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((s[i] | 0x20) != lit[i])
-            return false;
-    return true;
+#ifdef __SSE2__
+    const __m128i below = _mm_set1_epi8(' ' - 1), del = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* Signed: bytes from 0x80 on are negative, below SP too. */
+        __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(below, v), _mm_cmpeq_epi8(v, del));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+        if (!mask) {
+            p += 16;
+            continue;
+        }
+        p += __builtin_ctz(mask);
+        if (*p != '\t')
+            return p;
+        p++;
+    }
+#endif
+    while (p < end && value_char[(unsigned char)*p])
+        p++;
+    return p;
 }
 
 /* The method at *p and its SP, as llhttp numbers it; -1 for any other. */
@@ -92,9 +111,9 @@ static int connection_flags(const char *v, size_t n)
         v++, n--;
     while (n > 0 && v[n - 1] == ' ')
         n--;
-    if (n == 5 && name_eq(v, "close", 5))
+    if (n == 5 && http_name_eq(v, "close", 5))
         return F_CONNECTION_CLOSE;
-    if (n == 10 && name_eq(v, "keep-alive", 10))
+    if (n == 10 && http_name_eq(v, "keep-alive", 10))
         return F_CONNECTION_KEEP_ALIVE;
     return -1;
 }
@@ -105,15 +124,15 @@ static int special(const char *name, size_t n)
 {
     switch (n) {
     case 7:
-        return name_eq(name, "upgrade", 7) ? -1 : 0;
+        return http_name_eq(name, "upgrade", 7) ? -1 : 0;
     case 10:
-        return name_eq(name, "connection", 10) ? 1 : 0;
+        return http_name_eq(name, "connection", 10) ? 1 : 0;
     case 14:
-        return name_eq(name, "content-length", 14) ? -1 : 0;
+        return http_name_eq(name, "content-length", 14) ? -1 : 0;
     case 16:
-        return name_eq(name, "proxy-connection", 16) ? -1 : 0;
+        return http_name_eq(name, "proxy-connection", 16) ? -1 : 0;
     case 17:
-        return name_eq(name, "transfer-encoding", 17) ? -1 : 0;
+        return http_name_eq(name, "transfer-encoding", 17) ? -1 : 0;
     }
     return 0;
 }
@@ -158,8 +177,7 @@ int http_fast_head(http_conn *c)
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        while (p < end && value_char[(unsigned char)*p])
-            p++;
+        p = value_end(p, end);
         size_t value_len = (size_t)(p - value);
         /* The line's CRLF, and no obs-fold after it. */
         if (end - p < 3 || p[0] != '\r' || p[1] != '\n' || p[2] == ' ' || p[2] == '\t')

@@ -6,11 +6,23 @@
 #define HTTP_FASTHEAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "http/conn.h"
 
 /* RFC 9110 token characters: the bytes a header name may hold. */
 extern const bool http_tchar[256];
+
+/* s[0, n) equals lit, a lower-case name, ignoring case. Only for token
+ * and value characters: the one other byte that folds onto a letter or
+ * '-' under | 0x20 is CR, which neither holds. */
+static inline bool http_name_eq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] | 0x20) != lit[i])
+            return false;
+    return true;
+}
 
 /* Read the head at c->in + c->req_start, of which nothing has been fed to
  * llhttp, if it is complete and within the subset fasthead.c lists: fill

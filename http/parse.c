@@ -235,7 +235,7 @@ typedef struct head_fields {
 
 static bool name_is(const char *base, const http_hdr *h, const char *name, size_t len)
 {
-    return h->name_len == len && strncasecmp(base + h->name, name, len) == 0;
+    return h->name_len == len && http_name_eq(base + h->name, name, len);
 }
 
 /* llhttp accepts "Host : x" (the name then ends with a space) and ": x". */
