@@ -11,6 +11,7 @@
 #include "http/response.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,51 +27,68 @@
  * one send. Bigger ones go out from the caller's memory (writev). */
 #define SMALL_WRITE 1024
 
-static const struct {
-    int status;
+/* The status line of each status we know, whole, and its reason phrase. */
+typedef struct status_text {
     const char *reason;
-} reasons[] = {
-    {100, "Continue"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {204, "No Content"},
-    {206, "Partial Content"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {303, "See Other"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {308, "Permanent Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {413, "Content Too Large"},
-    {414, "URI Too Long"},
-    {415, "Unsupported Media Type"},
-    {417, "Expectation Failed"},
-    {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-    {505, "HTTP Version Not Supported"},
+    const char *line; /* "HTTP/1.1 200 OK\r\n" */
+    size_t len;
+} status_text;
+
+#define STATUS(code, text)                                                                         \
+    [code] = {text, "HTTP/1.1 " #code " " text "\r\n",                                             \
+              sizeof("HTTP/1.1 " #code " " text "\r\n") - 1}
+
+/* Indexed by status, so one load finds the line of every response (most
+ * of the 506 entries are empty: 12 KB of read-only data instead of a
+ * search). */
+static const status_text statuses[] = {
+    STATUS(100, "Continue"),
+    STATUS(200, "OK"),
+    STATUS(201, "Created"),
+    STATUS(202, "Accepted"),
+    STATUS(204, "No Content"),
+    STATUS(206, "Partial Content"),
+    STATUS(301, "Moved Permanently"),
+    STATUS(302, "Found"),
+    STATUS(303, "See Other"),
+    STATUS(304, "Not Modified"),
+    STATUS(307, "Temporary Redirect"),
+    STATUS(308, "Permanent Redirect"),
+    STATUS(400, "Bad Request"),
+    STATUS(401, "Unauthorized"),
+    STATUS(403, "Forbidden"),
+    STATUS(404, "Not Found"),
+    STATUS(405, "Method Not Allowed"),
+    STATUS(408, "Request Timeout"),
+    STATUS(409, "Conflict"),
+    STATUS(410, "Gone"),
+    STATUS(411, "Length Required"),
+    STATUS(413, "Content Too Large"),
+    STATUS(414, "URI Too Long"),
+    STATUS(415, "Unsupported Media Type"),
+    STATUS(417, "Expectation Failed"),
+    STATUS(429, "Too Many Requests"),
+    STATUS(431, "Request Header Fields Too Large"),
+    STATUS(500, "Internal Server Error"),
+    STATUS(501, "Not Implemented"),
+    STATUS(502, "Bad Gateway"),
+    STATUS(503, "Service Unavailable"),
+    STATUS(504, "Gateway Timeout"),
+    STATUS(505, "HTTP Version Not Supported"),
 };
+
+/* The entry for status, NULL when we have none. */
+static const status_text *status_find(int status)
+{
+    if (status < 0 || (size_t)status >= sizeof(statuses) / sizeof(statuses[0]))
+        return NULL;
+    return statuses[status].line ? &statuses[status] : NULL;
+}
 
 const char *http_reason(int status)
 {
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-        if (reasons[i].status == status)
-            return reasons[i].reason;
-    return "Unknown";
+    const status_text *st = status_find(status);
+    return st ? st->reason : "Unknown";
 }
 
 /* ---- building blocks ---- */
@@ -85,21 +103,20 @@ static void put(wbuf *w, const char *s, size_t n)
     w->p += n;
 }
 
-static void put_str(wbuf *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
 #define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
 
 static void put_status_line(wbuf *w, int status)
 {
+    const status_text *st = status_find(status);
+    if (st) {
+        put(w, st->line, st->len);
+        return;
+    }
     char code[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), ' '};
     PUT_LIT(w, "HTTP/1.1 ");
     put(w, code, 4);
-    put_str(w, http_reason(status));
-    PUT_LIT(w, "\r\n");
+    PUT_LIT(w, "Unknown\r\n");
 }
 
 /* Server and Date, minus those the handler set itself. */
@@ -120,12 +137,21 @@ static void put_date_lines(wbuf *w, bool server, bool date)
 
 /* ---- gs_start_response ---- */
 
+/* The lengths of this many of the handler's pairs are kept from the
+ * check to the copy, so that each string is measured once; pairs past
+ * them (rare) are measured again. */
+#define HEAD_LENS 16
+
 typedef struct head_meta {
     int64_t length;    /* the handler's Content-Length, -1 when none */
     bool date, server; /* set by the handler */
     bool close;        /* the handler said "Connection: close" */
+    bool connection;   /* the handler gave a Connection header (not copied) */
     size_t bytes;      /* the handler's header lines, formatted */
     const char *bad;   /* the offending name, when refused */
+    struct {
+        size_t name, value; /* a name of 0: a Connection header, not copied */
+    } lens[HEAD_LENS];
 } head_meta;
 
 /* RFC 9110 token characters (GNU range designators). */
@@ -136,36 +162,110 @@ static const bool tchar[256] = {
     ['`'] = true,         ['|'] = true,         ['~'] = true,
 };
 
-/* The length of a valid field name, 0 for an invalid one. */
-static size_t name_len(const char *s)
+typedef enum name_kind {
+    NAME_BAD,
+    NAME_OTHER,
+    NAME_DATE,
+    NAME_SERVER,
+    NAME_CONNECTION,
+    NAME_LENGTH,
+    NAME_TE,
+} name_kind;
+
+static bool is_token(const char *s, size_t n)
 {
-    size_t n = 0;
-    while (tchar[(unsigned char)s[n]])
-        n++;
-    return s[n] == '\0' ? n : 0;
+    for (size_t i = 0; i < n; i++)
+        if (!tchar[(unsigned char)s[i]])
+            return false;
+    return n > 0;
 }
 
-/* CR and LF would let a value end the header (response splitting); the
- * other controls are just as invalid. */
-static bool value_ok(const char *s)
+/* kind when s is `name` (n bytes) in any case, NAME_OTHER when it is
+ * another token, NAME_BAD when it is none. Called with a literal, so the
+ * first comparison is a few word compares: a name spelled the usual way
+ * is a token without a look at each character. */
+static inline name_kind name_as(const char *s, const char *name, size_t n, name_kind kind)
 {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return false;
+    if (memcmp(s, name, n) == 0)
+        return kind;
+    if (!is_token(s, n))
+        return NAME_BAD;
+    return strncasecmp(s, name, n) == 0 ? kind : NAME_OTHER;
+}
+
+#define NAME_AS(s, lit, kind) name_as((s), (lit), sizeof(lit) - 1, (kind))
+
+/* What the name s (n bytes) is to us. The names we act on differ in
+ * length, so the length picks the one to compare with; Content-Type is
+ * there as the commonest of the others. */
+static name_kind name_kind_of(const char *s, size_t n)
+{
+    switch (n) {
+    case 4:
+        return NAME_AS(s, "Date", NAME_DATE);
+    case 6:
+        return NAME_AS(s, "Server", NAME_SERVER);
+    case 10:
+        return NAME_AS(s, "Connection", NAME_CONNECTION);
+    case 12:
+        return NAME_AS(s, "Content-Type", NAME_OTHER);
+    case 14:
+        return NAME_AS(s, "Content-Length", NAME_LENGTH);
+    case 17:
+        return NAME_AS(s, "Transfer-Encoding", NAME_TE);
     }
+    return is_token(s, n) ? NAME_OTHER : NAME_BAD;
+}
+
+/* Bytes a value must not hold: CR and LF would let it end the header
+ * (response splitting); the other controls and DEL are just as invalid. */
+static const bool not_in_value[256] = {[0 ... 8] = true, [10 ... 31] = true, [127] = true};
+
+static bool bytes_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (not_in_value[(unsigned char)s[i]])
+            return false;
     return true;
 }
 
-static bool parse_length(const char *s, int64_t *out)
+#define ONES  0x0101010101010101ull
+#define HIGHS (ONES * 0x80)
+
+/* Whether any of the 8 bytes at s is below 0x20 or DEL: the "has less
+ * than" and "has zero" word tests (Bit Twiddling Hacks), exact as a yes
+ * or no. A yes may be a tab, which bytes_ok then tells. */
+static bool word_suspect(const char *s)
+{
+    uint64_t x, del;
+    memcpy(&x, s, 8);
+    del = x ^ (ONES * 0x7f);
+    return (((x - ONES * 0x20) & ~x) | ((del - ONES) & ~del)) & HIGHS;
+}
+
+/* bytes_ok, 8 bytes at a time: every value of every response goes
+ * through here. The last word overlaps the one before rather than read
+ * past the end. */
+static bool value_ok(const char *s, size_t n)
+{
+    if (n < 8)
+        return bytes_ok(s, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (word_suspect(s + i) && !bytes_ok(s + i, 8))
+            return false;
+    return !word_suspect(s + n - 8) || bytes_ok(s + n - 8, 8);
+}
+
+static bool parse_length(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
-    if (!*s)
+    if (n == 0)
         return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+    for (size_t i = 0; i < n; i++) {
+        unsigned digit = (unsigned char)s[i] - (unsigned)'0';
+        if (digit > 9 || v > (INT64_MAX - 9) / 10)
             return false;
-        v = v * 10 + (*s - '0');
+        v = v * 10 + digit;
     }
     *out = v;
     return true;
@@ -182,49 +282,80 @@ static bool has_close_token(const char *v)
     return false;
 }
 
-/* One name/value pair; false refuses the response. Connection is ours to
- * write (only "close" is taken from it), Transfer-Encoding too. Names are
- * told apart by length first: this runs for every header of every
- * response. */
-static bool scan_pair(const char *name, const char *value, head_meta *m)
+/* The i-th name/value pair; false refuses the response. Connection is
+ * ours to write (only "close" is taken from it), Transfer-Encoding too.
+ * Each string is measured once, here. */
+static bool scan_pair(const char *name, const char *value, size_t i, head_meta *m)
 {
     m->bad = name;
-    size_t n = name ? name_len(name) : 0;
-    if (!n || !value || !value_ok(value))
+    if (!value)
         return false;
-    if (n == 4 && strcasecmp(name, "date") == 0)
+    size_t n = strlen(name), vn = strlen(value);
+    name_kind kind = name_kind_of(name, n);
+    if (kind == NAME_BAD || !value_ok(value, vn))
+        return false;
+    switch (kind) {
+    case NAME_DATE:
         m->date = true;
-    else if (n == 6 && strcasecmp(name, "server") == 0)
+        break;
+    case NAME_SERVER:
         m->server = true;
-    else if (n == 10 && strcasecmp(name, "connection") == 0) {
+        break;
+    case NAME_CONNECTION:
         m->close = m->close || has_close_token(value);
-        return true;
-    } else if (n == 14 && strcasecmp(name, "content-length") == 0 &&
-               !parse_length(value, &m->length))
+        m->connection = true;
+        n = 0;
+        break;
+    case NAME_LENGTH:
+        if (!parse_length(value, vn, &m->length))
+            return false;
+        break;
+    case NAME_TE:
         return false;
-    else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
-        return false;
-    m->bytes += n + strlen(value) + 4;
+    default:
+        break;
+    }
+    if (n)
+        m->bytes += n + vn + 4;
+    if (i < HEAD_LENS) {
+        m->lens[i].name = n;
+        m->lens[i].value = vn;
+    }
     return true;
 }
 
 static bool scan_headers(const char *const *h, head_meta *m)
 {
-    *m = (head_meta){.length = -1};
-    for (; h && *h; h += 2)
-        if (!scan_pair(h[0], h[1], m))
+    /* Field by field: a compound literal would zero lens (256 bytes) on
+     * every response, and it is filled as the pairs are seen. */
+    m->length = -1;
+    m->date = m->server = m->close = m->connection = false;
+    m->bytes = 0;
+    m->bad = NULL;
+    for (size_t i = 0; h && *h; h += 2, i++)
+        if (!scan_pair(h[0], h[1], i, m))
             return false;
     return true;
 }
 
-static void put_headers(wbuf *w, const char *const *h)
+static void put_headers(wbuf *w, const char *const *h, const head_meta *m)
 {
-    for (; h && *h; h += 2) {
-        if (strlen(h[0]) == 10 && strcasecmp(h[0], "connection") == 0)
+    for (size_t i = 0; h && *h; h += 2, i++) {
+        size_t n, vn;
+        if (i < HEAD_LENS) {
+            n = m->lens[i].name;
+            vn = m->lens[i].value;
+        } else {
+            n = strlen(h[0]);
+            vn = strlen(h[1]);
+            if (m->connection && n == 10 && strcasecmp(h[0], "connection") == 0)
+                n = 0;
+        }
+        if (n == 0)
             continue;
-        put_str(w, h[0]);
+        put(w, h[0], n);
         PUT_LIT(w, ": ");
-        put_str(w, h[1]);
+        put(w, h[1], vn);
         PUT_LIT(w, "\r\n");
     }
 }
@@ -285,7 +416,7 @@ static int start(gs_request *r, int status, const char *const *headers)
     wbuf w = {p};
     put_status_line(&w, status);
     put_date_lines(&w, !m.server, !m.date);
-    put_headers(&w, headers);
+    put_headers(&w, headers, &m);
     if (r->frame == HTTP_FRAME_CHUNKED)
         PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
     put_connection(&w, r);

@@ -1,5 +1,6 @@
-/* http/response: headers from handlers (refused with CR/LF), framing,
- * handler failures before and after starting, the Date header. */
+/* http/response: headers from handlers (checked, refused, and copied byte
+ * for byte), framing, handler failures before and after starting, the Date
+ * header. */
 #include <regex.h>
 
 #include "http/conn.h"
@@ -374,5 +375,199 @@ Test(response, gs_log_names_app_client_and_request, .timeout = 10)
     cr_assert(strstr(log, "; request \"GET /p?q=1 HTTP/1.1\"\n"), "%s", log);
     const char *bare = strstr(log, "no request here");
     cr_assert(bare && bare[strlen("no request here")] == '\n', "%s", log);
+    hs_stop(&s);
+}
+
+/* ---- the head, byte for byte ---- */
+
+/* One response to check: what the handler starts, what it then writes,
+ * and the whole response expected, our Date's value shown as "<date>". */
+typedef struct head_case {
+    int status;
+    const char *const *headers;
+    const char *body;
+    const char *expect;
+    bool closes;
+} head_case;
+
+static const head_case *head_now;
+
+static int head_handle(gs_request *r, void *state)
+{
+    (void)state;
+    result = gs_start_response(r, head_now->status, head_now->headers);
+    if (head_now->body)
+        gs_write(r, head_now->body, strlen(head_now->body));
+    return 0;
+}
+
+static const gs_app head_app = {.abi = GS_ABI_VERSION, .name = "head", .handle = head_handle};
+
+/* resp with our Date's value (the only one ending in " GMT") as "<date>". */
+static const char *hide_date(const char *resp)
+{
+    static char out[HC_BUF];
+    const char *d = strstr(resp, "\r\nDate: ");
+    const char *eol = d ? strstr(d + 2, "\r\n") : NULL;
+    if (!eol || eol - d < 12 || memcmp(eol - 4, " GMT", 4) != 0)
+        return resp;
+    snprintf(out, sizeof(out), "%.*s<date>%s", (int)(d + 8 - resp), resp, eol);
+    return out;
+}
+
+static void head_check(hs *s, const head_case *hc_)
+{
+    bool closed;
+    head_now = hc_;
+    result = 1;
+    const char *resp = hide_date(misc(s, 0, &closed));
+    cr_assert_eq(result, 0, "status %d", hc_->status);
+    cr_assert_str_eq(resp, hc_->expect);
+    cr_assert_eq(closed, hc_->closes, "%s", resp);
+}
+
+#define OURS "Server: greenserve\r\nDate: <date>\r\n"
+
+/* Past the first 16 pairs too: a Connection to drop, a Date to keep. */
+static const char *const many_pairs[][2] = {
+    {"X-A", "1"},
+    {"Connection", "keep-alive"},
+    {"x-b", "tab\there"},
+    {"X-C", ""},
+    {"X-Long", "0123456789abcdefghijklmnopqrstuvwxyz"},
+    {"X-High", "caf\xc3\xa9 \x80\xff\t"},
+    {"Cache-Control", "no-cache"},
+    {"X-Tilde", "~!#$%&'*+-.^_`|"},
+    {"!#$%&'*+-.^_`|~", "token chars"},
+    {"X-9", "9"},
+    {"X-10", "ten\tten\tten"},
+    {"X-11", "11"},
+    {"X-12", "12"},
+    {"X-13", "13"},
+    {"X-14", "14"},
+    {"X-15", "15"},
+    {"x-16", "16"},
+    {"CONNECTION", "keep-alive, Close"},
+    {"date", "yesterday"},
+    {"Content-Length", "2"},
+    {"X-Last", "last"},
+};
+
+#define NMANY (sizeof(many_pairs) / sizeof(many_pairs[0]))
+
+static const char *many[2 * NMANY + 1]; /* many_pairs as a header list */
+
+static const head_case head_cases[] = {
+    {200, (const char *[]){"Content-Type", "text/plain", "Content-Length", "2", NULL}, "ok",
+     "HTTP/1.1 200 OK\r\n" OURS "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nok", false},
+    {404, (const char *[]){"date", "then", "content-length", "0", NULL}, NULL,
+     "HTTP/1.1 404 Not Found\r\nServer: greenserve\r\ndate: then\r\ncontent-length: 0\r\n\r\n",
+     false},
+    {201, (const char *[]){"SERVER", "mine", "Content-length", "0", NULL}, NULL,
+     "HTTP/1.1 201 Created\r\nDate: <date>\r\nSERVER: mine\r\nContent-length: 0\r\n\r\n", false},
+    {299, NULL, "x",
+     "HTTP/1.1 299 Unknown\r\n" OURS "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+     false},
+    {999, (const char *[]){"Content-Length", "0", NULL}, NULL,
+     "HTTP/1.1 999 Unknown\r\n" OURS "Content-Length: 0\r\n\r\n", false},
+    {505, (const char *[]){"Connection", "close", "Content-Length", "0", NULL}, NULL,
+     "HTTP/1.1 505 HTTP Version Not Supported\r\n" OURS "Content-Length: 0\r\n"
+     "Connection: close\r\n\r\n",
+     true},
+    {503, (const char *[]){"Connection", "keep-alive", "Content-Length", "0", NULL}, NULL,
+     "HTTP/1.1 503 Service Unavailable\r\n" OURS "Content-Length: 0\r\n\r\n", false},
+    {308, (const char *[]){"Location", "/there", "Content-Length", "00", NULL}, NULL,
+     "HTTP/1.1 308 Permanent Redirect\r\n" OURS "Location: /there\r\nContent-Length: 00\r\n\r\n",
+     false},
+    {200, many, "ok",
+     "HTTP/1.1 200 OK\r\nServer: greenserve\r\n"
+     "X-A: 1\r\nx-b: tab\there\r\nX-C: \r\n"
+     "X-Long: 0123456789abcdefghijklmnopqrstuvwxyz\r\n"
+     "X-High: caf\xc3\xa9 \x80\xff\t\r\nCache-Control: no-cache\r\n"
+     "X-Tilde: ~!#$%&'*+-.^_`|\r\n!#$%&'*+-.^_`|~: token chars\r\nX-9: 9\r\n"
+     "X-10: ten\tten\tten\r\nX-11: 11\r\nX-12: 12\r\nX-13: 13\r\nX-14: 14\r\nX-15: 15\r\n"
+     "x-16: 16\r\ndate: yesterday\r\nContent-Length: 2\r\nX-Last: last\r\n"
+     "Connection: close\r\n\r\nok",
+     true},
+};
+
+Test(response, head_bytes, .timeout = 10)
+{
+    for (size_t i = 0; i < NMANY; i++) {
+        many[2 * i] = many_pairs[i][0];
+        many[2 * i + 1] = many_pairs[i][1];
+    }
+    hs s;
+    hs_start1(&s, &head_app, NULL);
+    for (size_t i = 0; i < sizeof(head_cases) / sizeof(head_cases[0]); i++)
+        head_check(&s, &head_cases[i]);
+    hs_stop(&s);
+}
+
+/* A value bigger than the output buffer: the head grows it. */
+Test(response, head_bigger_than_the_buffer, .timeout = 10)
+{
+    static char big[9000], expect[10000];
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(expect, sizeof(expect),
+             "HTTP/1.1 200 OK\r\n" OURS "X-Big: %s\r\nContent-Length: 2\r\n\r\nok", big);
+    head_case big_case = {200, (const char *[]){"X-Big", big, "Content-Length", "2", NULL}, "ok",
+                          expect, false};
+    hs s;
+    hs_start1(&s, &head_app, NULL);
+    head_check(&s, &big_case);
+    hs_stop(&s);
+}
+
+/* Each refused: a 500, -EINVAL, and a log line naming the header. */
+static const struct {
+    const char *const *headers;
+    const char *shown; /* the name in the log line */
+} refusals[] = {
+    {(const char *[]){"Content Type", "x", NULL}, "Content Type"},
+    {(const char *[]){"Content-Typ\x7f", "x", NULL}, "Content-Typ?"},
+    {(const char *[]){"Dat\xe9", "x", NULL}, "Dat?"},
+    {(const char *[]){"X-Foo:", "x", NULL}, "X-Foo:"},
+    {(const char *[]){"", "x", NULL}, ""},
+    {(const char *[]){"X-Null", NULL, NULL}, "X-Null"},
+    {(const char *[]){"X-Del", "\x7f", NULL}, "X-Del"},
+    {(const char *[]){"X-Del2", "0123456789abcdef\x7f", NULL}, "X-Del2"},
+    {(const char *[]){"X-Us", "0123456789\x1f", NULL}, "X-Us"},
+    {(const char *[]){"X-Lf", "0123\n4567abcdefgh", NULL}, "X-Lf"},
+    {(const char *[]){"X-Cr", "\t\t\t\t\t\t\t\r", NULL}, "X-Cr"},
+    {(const char *[]){"X-Nul-ish", "\t\x01", NULL}, "X-Nul-ish"},
+    {(const char *[]){"transfer-encoding", "identity", NULL}, "transfer-encoding"},
+    {(const char *[]){"Content-Length", "1x", NULL}, "Content-Length"},
+    {(const char *[]){"content-length", "", NULL}, "content-length"},
+    {(const char *[]){"Content-Length", "-1", NULL}, "Content-Length"},
+    {(const char *[]){"Content-Length", "99999999999999999999", NULL}, "Content-Length"},
+    {(const char *[]){"Content-Length", " 1", NULL}, "Content-Length"},
+    {(const char *[]){"X-1",  "1",    "X-2",  "2",    "X-3",  "3",    "X-4",    "4",   "X-5",
+                      "5",    "X-6",  "6",    "X-7",  "7",    "X-8",  "8",      "X-9", "9",
+                      "X-10", "10",   "X-11", "11",   "X-12", "12",   "X-13",   "13",  "X-14",
+                      "14",   "X-15", "15",   "X-16", "16",   "X-17", "a\r\nb", NULL},
+     "X-17"},
+};
+
+Test(response, bad_headers_are_refused, .timeout = 10)
+{
+    hs s;
+    hs_start1(&s, &head_app, NULL);
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        head_case c = {200, refusals[i].headers, NULL, NULL, false};
+        bool closed;
+        head_now = &c;
+        result = 0;
+        const char *resp = misc(&s, 0, &closed);
+        cr_assert_eq(hs_status(resp), 500, "case %zu", i);
+        cr_assert_eq(result, -EINVAL, "case %zu", i);
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "app head: response header \"%s\" refused (control character, CR/LF, bad name, "
+                 "or Transfer-Encoding); client",
+                 refusals[i].shown);
+        cr_assert(strstr(hs_error_log(&s), line), "case %zu: %s", i, hs_error_log(&s));
+    }
     hs_stop(&s);
 }
