@@ -19,6 +19,7 @@
 
 #include "http/body.h"
 #include "http/date.h"
+#include "http/fasthead.h"
 #include "http/route.h"
 #include "runtime/io.h"
 #include "runtime/log.h"
@@ -154,14 +155,6 @@ typedef struct head_meta {
     } lens[HEAD_LENS];
 } head_meta;
 
-/* RFC 9110 token characters (GNU range designators). */
-static const bool tchar[256] = {
-    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true, ['!'] = true,  ['#'] = true,
-    ['$'] = true,         ['%'] = true,         ['&'] = true,         ['\''] = true, ['*'] = true,
-    ['+'] = true,         ['-'] = true,         ['.'] = true,         ['^'] = true,  ['_'] = true,
-    ['`'] = true,         ['|'] = true,         ['~'] = true,
-};
-
 typedef enum name_kind {
     NAME_BAD,
     NAME_OTHER,
@@ -175,7 +168,7 @@ typedef enum name_kind {
 static bool is_token(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!tchar[(unsigned char)s[i]])
+        if (!http_tchar[(unsigned char)s[i]])
             return false;
     return n > 0;
 }

@@ -39,11 +39,12 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     if (what & EV_CLOSED)
         got |= GS_READ | RT_IO_HUP;
     f->ready |= got;
-    if (got & GS_READ)
+    if ((got & GS_READ) && !rt_waitq_empty(&f->readers))
         rt_wake_all(&f->readers, 0);
-    if (got & GS_WRITE)
+    if ((got & GS_WRITE) && !rt_waitq_empty(&f->writers))
         rt_wake_all(&f->writers, 0);
-    rt_wake_all(&f->both, 0);
+    if (!rt_waitq_empty(&f->both))
+        rt_wake_all(&f->both, 0);
     if (f->notify)
         f->notify((int)fd, (int)got, f->notify_arg);
 }
