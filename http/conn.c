@@ -36,6 +36,7 @@
 #include "http/response.h"
 #include "http/route.h"
 #include "http/thread.h"
+#include "runtime/hub.h"
 #include "runtime/io.h"
 #include "runtime/log.h"
 
@@ -219,14 +220,13 @@ char *http_conn_out_reserve(http_conn *c, size_t n)
 
 /* ---- time ---- */
 
-int64_t http_deadline_left(http_deadline *d)
+int64_t http_deadline_at(http_deadline *d)
 {
     if (d->timeout_ms < 0)
-        return GS_FOREVER;
-    int64_t now = gs_now_ms();
+        return 0;
     if (!d->at)
-        d->at = now + d->timeout_ms;
-    return d->at > now ? d->at - now : 0;
+        d->at = gs_now_ms() + d->timeout_ms;
+    return d->at;
 }
 
 /* ---- writing ---- */
@@ -260,7 +260,7 @@ static int send_all(http_conn *c, struct iovec *v, int k)
             return -EPIPE;
         /* EAGAIN just now, nothing ran since: the next edge is news. */
         http_conn_watch(c);
-        int r = rt_io_wait(c->fd, GS_WRITE, http_deadline_left(&d));
+        int r = rt_io_wait_until(c->fd, GS_WRITE, http_deadline_at(&d));
         if (r < 0)
             return r;
     }
@@ -354,7 +354,7 @@ static void disarm_late_flush(http_conn *c)
 
 /* ---- reading ---- */
 
-/* The socket was found drained. rt_io_wait parks for the next edge and
+/* The socket was found drained. rt_io_wait_until parks for the next edge and
  * forgets any recorded before, so it is only right if none came since
  * that read: the handler may have switched in between, letting the loop
  * see one. on_edge notes every read edge in c->readable, so: read again
@@ -366,7 +366,7 @@ static int park_read(http_conn *c, http_deadline *d)
 {
     if (!c->readable && !c->hup) {
         http_conn_watch(c);
-        int w = rt_io_wait(c->fd, GS_READ, http_deadline_left(d));
+        int w = rt_io_wait_until(c->fd, GS_READ, http_deadline_at(d));
         if (w < 0)
             return w;
     }
@@ -598,7 +598,7 @@ static bool serve(http_conn *c)
 {
     gs_request *r = &c->req;
     c->fresh = false;
-    c->req_ms = gs_now_ms();
+    c->req_ms = rt_round_ms();
     int st = http_route(r);
     if (st == 0) {
         http_response_finish(r, call_app(c));

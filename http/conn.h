@@ -86,8 +86,9 @@ static inline http_deadline http_deadline_in(int64_t timeout_ms)
     return (http_deadline){timeout_ms, 0};
 }
 
-/* What is left of d (starting it if need be): GS_FOREVER or >= 0 ms. */
-int64_t http_deadline_left(http_deadline *d);
+/* When d ends as a gs_now_ms() time (starting it if need be), 0 for none:
+ * for rt_io_wait_until. */
+int64_t http_deadline_at(http_deadline *d);
 
 /* Read more input into c->in, parking (with output flushed first) until
  * there is some or the deadline passes. Returns bytes read, 0 at EOF,

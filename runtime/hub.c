@@ -45,6 +45,7 @@ struct rt_hub {
     int pending;   /* waits with no libevent event of their own */
     int internal;  /* our own registered events (fd table...) */
     unsigned batches;
+    int64_t round_ms; /* gs_now_ms() when the loop last polled */
     bool stop;
     bool root_in_run;   /* root is inside gs_hub_run */
     bool draining;      /* rt_hub_drain was called */
@@ -220,6 +221,7 @@ static void loop_main(rt_transfer tr)
             rt_wake(&h->root, h->root_in_run ? 0 : -EDEADLK);
         } else {
             event_base_loop(h->base, idle ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+            h->round_ms = gs_now_ms();
         }
         take_next_batch(h);
         gs_thread *t = pop_ready(h);
@@ -313,6 +315,12 @@ gs_thread *rt_current(void)
 {
     rt_hub *h = rt_hub_get();
     return h ? h->current : NULL;
+}
+
+int64_t rt_round_ms(void)
+{
+    rt_hub *h = tls_hub;
+    return h && h->round_ms ? h->round_ms : gs_now_ms();
 }
 
 void rt_hub_pending(rt_hub *h, int delta)
@@ -424,16 +432,41 @@ static void arm_timer(gs_thread *t, int64_t at, int64_t ms)
     t->timer_at = at;
 }
 
-/* A keep-alive connection waits with the same timeout after every
- * request: its timer, armed for the first wait, still fires before the
- * next one's end and is left alone. Adding and deleting a libevent timer
- * per wait cost more than the rest of the wait. */
-static void wait_timer(gs_thread *t, int64_t ms)
+/* Park t on q until `at` (a gs_now_ms time; 0: no end), `now` being the
+ * clock if the caller read it, else 0. A keep-alive connection waits with
+ * the same timeout after every request: its timer, armed for the first
+ * wait, still fires before the next one's end and is left alone, and the
+ * clock is not even read. Adding and deleting a libevent timer per wait
+ * cost more than the rest of the wait. A deadline already past with such
+ * a timer armed ends the wait when that timer fires, in the next round. */
+static int park_until(rt_hub *h, gs_thread *t, rt_waitq *q, int64_t at, int64_t now)
 {
-    int64_t at = gs_now_ms() + ms;
+    if (at && (!t->timer_at || t->timer_at > at)) {
+        if (!now)
+            now = gs_now_ms();
+        if (at <= now)
+            return -ETIMEDOUT;
+        arm_timer(t, at, at - now);
+    }
+    if (q) {
+        t->wq = q;
+        t->wq_next = NULL;
+        t->wq_prev = q->tail;
+        if (q->tail)
+            q->tail->wq_next = t;
+        else
+            q->head = t;
+        q->tail = t;
+    }
     t->wait_until = at;
-    if (!t->timer_at || t->timer_at > at)
-        arm_timer(t, at, ms);
+    if (at)
+        h->pending++; /* the timed wait, not its timer, keeps the hub up */
+    t->state = RT_WAITING;
+    t->wake = 0;
+    schedule(h);
+    if (at)
+        h->pending--;
+    return t->wake;
 }
 
 int rt_wait(rt_waitq *q, int64_t timeout_ms)
@@ -447,27 +480,21 @@ int rt_wait(rt_waitq *q, int64_t timeout_ms)
     int64_t to = rt_effective_timeout(t, timeout_ms);
     if (to == 0)
         return -ETIMEDOUT;
-    if (q) {
-        t->wq = q;
-        t->wq_next = NULL;
-        t->wq_prev = q->tail;
-        if (q->tail)
-            q->tail->wq_next = t;
-        else
-            q->head = t;
-        q->tail = t;
-    }
-    t->wait_until = 0;
-    if (to > 0) {
-        wait_timer(t, to);
-        h->pending++; /* the timed wait, not its timer, keeps the hub up */
-    }
-    t->state = RT_WAITING;
-    t->wake = 0;
-    schedule(h);
-    if (to > 0)
-        h->pending--;
-    return t->wake;
+    int64_t now = to > 0 ? gs_now_ms() : 0;
+    return park_until(h, t, q, to > 0 ? now + to : 0, now);
+}
+
+int rt_wait_until(rt_waitq *q, int64_t at)
+{
+    rt_hub *h = rt_hub_get();
+    gs_thread *t = h->current;
+    if (t == &h->loop)
+        return -EDEADLK;
+    if (t->cancelled && !t->uninterruptible)
+        return -ECANCELED;
+    if (t->deadline && (!at || t->deadline < at))
+        at = t->deadline;
+    return park_until(h, t, q, at, 0);
 }
 
 void rt_wake(gs_thread *t, int result)

@@ -67,6 +67,11 @@ rt_hub *rt_hub_get(void);
 rt_hub *rt_hub_peek(void);
 struct event_base *rt_hub_base(rt_hub *h);
 
+/* gs_now_ms() as of the hub's last poll, which found what woke the
+ * running thread: one clock read per round, not one per request. Behind
+ * the clock by what ran since (CPU only): for timestamps, not timeouts. */
+int64_t rt_round_ms(void);
+
 /* The running green thread (the root when none). */
 gs_thread *rt_current(void);
 
@@ -75,6 +80,11 @@ gs_thread *rt_current(void);
  * Returns what the waker passed to rt_wake, -ETIMEDOUT, -ECANCELED, or
  * -EDEADLK when nothing is left that could ever wake it. */
 int rt_wait(rt_waitq *q, int64_t timeout_ms);
+
+/* As rt_wait, until `at`, a gs_now_ms() time (0: no end): for callers
+ * that keep a deadline over several waits. Reads no clock when the
+ * thread's timer already fires before `at`. */
+int rt_wait_until(rt_waitq *q, int64_t at);
 
 /* Make t runnable; its rt_wait returns `result`. No-op unless t waits.
  * Never switches. */

@@ -84,12 +84,14 @@ static rt_fd *fd_get(int fd)
     return f;
 }
 
-static int park(rt_fd *f, int what, int64_t timeout_ms)
+/* Park for `what` until timeout_ms from now or, with `absolute`, until
+ * the gs_now_ms() time timeout_ms (0: none). */
+static int park(rt_fd *f, int what, int64_t timeout_ms, bool absolute)
 {
     rt_waitq *q = what == GS_READ ? &f->readers : what == GS_WRITE ? &f->writers : &f->both;
     rt_hub *h = rt_hub_get();
     rt_hub_pending(h, 1);
-    int r = rt_wait(q, timeout_ms);
+    int r = absolute ? rt_wait_until(q, timeout_ms) : rt_wait(q, timeout_ms);
     rt_hub_pending(h, -1);
     if (r < 0)
         return r;
@@ -105,7 +107,16 @@ int rt_io_wait(int fd, int what, int64_t timeout_ms)
     if (!f)
         return -EBADF;
     f->ready &= ~(unsigned)what;
-    return park(f, what, timeout_ms);
+    return park(f, what, timeout_ms, false);
+}
+
+int rt_io_wait_until(int fd, int what, int64_t at)
+{
+    rt_fd *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    f->ready &= ~(unsigned)what;
+    return park(f, what, at, true);
 }
 
 /* The ready subset of `what` as the kernel sees it now, or -EBADF. */
@@ -144,7 +155,7 @@ int gs_wait_fd(int fd, int what, int64_t timeout_ms)
     int now = level(fd, what);
     if (now != 0)
         return now;
-    int r = park(f, what, timeout_ms);
+    int r = park(f, what, timeout_ms, false);
     return r < 0 ? r : (r & what ? r & what : what);
 }
 

@@ -19,6 +19,9 @@
  * (plus RT_IO_HUP), -ETIMEDOUT, -ECANCELED or -EBADF. Switches. */
 int rt_io_wait(int fd, int what, int64_t timeout_ms);
 
+/* As rt_io_wait, until `at`, a gs_now_ms() time (0: no end). */
+int rt_io_wait_until(int fd, int what, int64_t at);
+
 /* Whether the peer's close or reset has been seen on fd. Never switches. */
 bool rt_io_hup(int fd);
 
