@@ -25,7 +25,7 @@ LDFLAGS  += $(SANFLAGS)
 # Debian packages needed to build and test; `make deps` installs the missing ones.
 DEPS := build-essential pkg-config libevent-dev libboost-context-dev node-llhttp \
         libcriterion-dev libinih-dev libhiredis-dev valgrind curl python3 \
-        redis-server nginx-light wrk gunicorn python3-eventlet
+        redis-server nginx-light wrk gunicorn python3-eventlet liburing-dev
 
 RUNTIME_SRC := $(wildcard runtime/*.c runtime/*.S)
 HTTP_SRC    := $(wildcard http/*.c)
@@ -105,6 +105,11 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER) $(LIB)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -rdynamic -o $@ $< $(TEST_HELPER) \
 	    -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive -lcriterion $(LDLIBS)
 
+# The io_uring floor (bench-http.sh) is plain C on liburing, not on us.
+$(BUILD)/bench/uring_floor: bench/uring_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@ -luring
+
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< \
@@ -143,6 +148,10 @@ bench-greenlibc: all $(BUILD)/bench/bench_greenlibc
 
 bench-http: all $(BENCH_BIN)
 	bench/bench-http.sh $(BUILD)
+
+.PHONY: bench-ir
+bench-ir: all
+	bench/bench-ir.sh $(BUILD)
 
 .PHONY: bench-comet
 bench-comet: all $(BUILD)/bench/comet_client $(BUILD)/bench/send_floor

@@ -11,7 +11,10 @@
 # Beside them in part 1, bench/http_floor (pinned to CPU 0 too): one epoll
 # loop answering each request head with greenserve's 135 bytes, one recv
 # and one send per request, nothing else. Its CPU per request is what the
-# kernel alone takes, the floor under any server of plain syscalls.
+# kernel alone takes, the floor under any server of plain syscalls. In
+# the keepalive scenario also bench/uring_floor: the same on io_uring (one
+# armed multishot recv per connection, sends batched into one
+# io_uring_enter per loop), to see whether batching lowers that floor.
 # Part 2, two workers each: greenserve --workers 2 and nginx
 # worker_processes 2, unpinned, with wrk -t2 on the same two CPUs:
 #   keepalive2      wrk -t2 -c100  -d10s
@@ -40,6 +43,7 @@ NGINX_PORT=${NGINX_PORT:-18081}
 GS_PORT2=${GS_PORT2:-18082}
 NGINX_PORT2=${NGINX_PORT2:-18083}
 FLOOR_PORT=${FLOOR_PORT:-18084}
+URING_PORT=${URING_PORT:-18087}
 
 BENCH=bench-http
 . "$(dirname "$0")/common.sh"
@@ -60,11 +64,11 @@ start_greenserve() {
     wait_port "$port"
 }
 
-# start_floor PORT [taskset CPUS...] -> $floor_pid
+# start_floor PROGRAM PORT [taskset CPUS...] -> $floor_pid
 start_floor() {
-    local port=$1
-    shift
-    "$@" "$BUILD/bench/http_floor" "$port" &
+    local program=$1 port=$2
+    shift 2
+    "$@" "$BUILD/bench/$program" "$port" &
     floor_pid=$!
     pids+=("$floor_pid")
     wait_port "$port"
@@ -139,8 +143,10 @@ gs1=$gs_pid
 start_nginx "$NGINX_PORT" 1 taskset -c 0
 # The worker serves; the master only supervises (and costs nothing).
 ng1=$ng_pid
-start_floor "$FLOOR_PORT" taskset -c 0
+start_floor http_floor "$FLOOR_PORT" taskset -c 0
 fl1=$floor_pid
+start_floor uring_floor "$URING_PORT" taskset -c 0
+ur1=$floor_pid
 if [ -n "$SCENARIOS2" ]; then
     start_greenserve "$GS_PORT2" 2
     gs2=$gs_pid
@@ -152,6 +158,9 @@ for round in $(seq "$ROUNDS"); do
         run greenserve "$gs1" "$GS_PORT" "$s"
         run nginx "$ng1" "$NGINX_PORT" "$s"
         run floor "$fl1" "$FLOOR_PORT" "$s"
+        if [ "$s" = keepalive ]; then
+            run uring "$ur1" "$URING_PORT" "$s"
+        fi
     done
     for s in $SCENARIOS2; do
         run greenserve "$gs2" "$GS_PORT2" "$s"
@@ -184,17 +193,19 @@ awk '
         if (!seen[$2]++) order[++n] = $2
     }
     END {
-        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | floor CPU us/req | CPU nginx/floor |"
-        print "|---|---|---|---|---|---|---|---|---|---|---|"
+        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | floor CPU us/req | CPU nginx/floor | io_uring floor CPU us/req |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|---|"
         for (j = 1; j <= n; j++) {
             s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
             f = "floor" SUBSEP s
             floor = us[f] == "" ? "-" : sprintf("%.2f", median(us[f]))
             ratio = us[f] == "" ? "-" : sprintf("%.2fx", median(us[x]) / median(us[f]))
-            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %s | %s |\n", s,
+            u = "uring" SUBSEP s
+            uring = us[u] == "" ? "-" : sprintf("%.2f", median(us[u]))
+            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %s | %s | %s |\n", s,
                 median(rps[g]), median(rps[x]), median(rps[g]) / median(rps[x]),
                 median(p99[g]), median(p99[x]), median(us[g]), median(us[x]),
-                median(us[x]) / median(us[g]), floor, ratio
+                median(us[x]) / median(us[g]), floor, ratio, uring
         }
     }' "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
