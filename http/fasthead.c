@@ -118,26 +118,32 @@ static int connection_flags(const char *v, size_t n)
     return -1;
 }
 
-/* The headers llhttp gives meaning to: 1 for Connection, -1 for the
- * others (not ours to read), 0 for any other name. */
+enum { PLAIN, CONNECTION, HOST, EXPECT, LLHTTPS = -1 };
+
+/* What a name is to us: Connection, Host and Expect are read here; the
+ * other names llhttp gives meaning to are LLHTTPS (not ours to read). */
 static int special(const char *name, size_t n)
 {
     switch (n) {
+    case 4:
+        return http_name_eq(name, "host", 4) ? HOST : PLAIN;
+    case 6:
+        return http_name_eq(name, "expect", 6) ? EXPECT : PLAIN;
     case 7:
-        return http_name_eq(name, "upgrade", 7) ? -1 : 0;
+        return http_name_eq(name, "upgrade", 7) ? LLHTTPS : PLAIN;
     case 10:
-        return http_name_eq(name, "connection", 10) ? 1 : 0;
+        return http_name_eq(name, "connection", 10) ? CONNECTION : PLAIN;
     case 14:
-        return http_name_eq(name, "content-length", 14) ? -1 : 0;
+        return http_name_eq(name, "content-length", 14) ? LLHTTPS : PLAIN;
     case 16:
-        return http_name_eq(name, "proxy-connection", 16) ? -1 : 0;
+        return http_name_eq(name, "proxy-connection", 16) ? LLHTTPS : PLAIN;
     case 17:
-        return http_name_eq(name, "transfer-encoding", 17) ? -1 : 0;
+        return http_name_eq(name, "transfer-encoding", 17) ? LLHTTPS : PLAIN;
     }
-    return 0;
+    return PLAIN;
 }
 
-int http_fast_head(http_conn *c)
+int http_fast_head(http_conn *c, http_scan *scan)
 {
     gs_request *r = &c->req;
     const char *base = c->in + c->req_start, *p = base, *end = c->in + c->in_len;
@@ -156,7 +162,7 @@ int http_fast_head(http_conn *c)
     int minor = p[8] - '0';
     p += 11;
 
-    unsigned n = 0;
+    unsigned n = 0, hosts = 0, expect = 0;
     int flags = 0;
     for (;;) {
         if (end - p < 2)
@@ -183,10 +189,10 @@ int http_fast_head(http_conn *c)
         if (end - p < 3 || p[0] != '\r' || p[1] != '\n' || p[2] == ' ' || p[2] == '\t')
             return 0;
         p += 2;
-        int s = special(name, name_len);
-        if (s < 0)
+        int kind = special(name, name_len);
+        if (kind == LLHTTPS)
             return 0;
-        if (s > 0) {
+        if (kind == CONNECTION) {
             int f = connection_flags(raw, (size_t)(p - 2 - raw));
             if (f < 0)
                 return 0;
@@ -194,11 +200,17 @@ int http_fast_head(http_conn *c)
         }
         if (n >= c->lim->max_headers || n >= r->hcap)
             return 0;
-        /* llhttp reports no value for an empty one: offset 0 (parse.c). */
+        hosts += kind == HOST;
+        if (kind == EXPECT && !expect)
+            expect = n + 1;
+        while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+            value_len--;
+        if (value_len == 0)
+            value = raw; /* where parse.c puts an empty value */
         r->hdrs[n++] = (http_hdr){
             .name = (uint16_t)(name - base),
             .name_len = (uint16_t)name_len,
-            .value = (uint16_t)(value_len ? value - base : 0),
+            .value = (uint16_t)(value - base),
             .value_len = (uint16_t)value_len,
         };
     }
@@ -217,5 +229,7 @@ int http_fast_head(http_conn *c)
     r->keep_alive = minor ? !(flags & F_CONNECTION_CLOSE) : (flags & F_CONNECTION_KEEP_ALIVE) != 0;
     r->body_done = true; /* no framing header: the message ends here */
     c->pos = (size_t)(p - c->in);
+    scan->hosts = hosts;
+    scan->expect = expect ? &r->hdrs[expect - 1] : NULL;
     return 1;
 }

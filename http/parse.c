@@ -332,20 +332,25 @@ static int check_semantics(http_conn *c, const char *base, const head_fields *f,
     return 0;
 }
 
-/* `scanned`: read by http_fast_head, whose subset has CRLF line ends, no
- * obs-fold and a clean target by construction. */
-static int validate(http_conn *c, const char *base, bool scanned, const char **why)
+/* `scan`: the head was read by http_fast_head, whose subset has CRLF line
+ * ends, no obs-fold, a clean target, token names and no Transfer-Encoding
+ * by construction, and which gathered the rest. */
+static int validate(http_conn *c, const char *base, const http_scan *scan, const char **why)
 {
     gs_request *r = &c->req;
     *why = "HTTP version not supported";
     if (r->major != 1)
         return 505;
-    if (!scanned && (*why = check_line_ends(base, r->head_len)))
+    head_fields f;
+    if (scan) {
+        f = (head_fields){.hosts = scan->hosts, .expect = scan->expect};
+        return check_semantics(c, base, &f, why);
+    }
+    if ((*why = check_line_ends(base, r->head_len)))
         return 400;
     *why = "malformed request-target";
-    if (!scanned && !target_ok(base + r->url, r->url_len))
+    if (!target_ok(base + r->url, r->url_len))
         return 400;
-    head_fields f;
     gather(r, base, &f);
     *why = "malformed header field name";
     if (f.bad_name)
@@ -363,7 +368,7 @@ static void terminate(gs_request *r, char *base)
         base[r->hdrs[i].value + r->hdrs[i].value_len] = '\0';
 }
 
-static int head_complete(http_conn *c, bool scanned)
+static int head_complete(http_conn *c, const http_scan *scan)
 {
     gs_request *r = &c->req;
     r->head_len = (uint32_t)(c->pos - c->req_start);
@@ -371,7 +376,7 @@ static int head_complete(http_conn *c, bool scanned)
     int st = r->head_len > c->lim->max_header_bytes ? 431 : 0;
     why = "request head too large";
     if (!st)
-        st = validate(c, c->in + c->req_start, scanned, &why);
+        st = validate(c, c->in + c->req_start, scan, &why);
     if (!st && http_conn_body_room(c) < 0) {
         st = 500;
         why = "out of memory for the request";
@@ -406,8 +411,9 @@ static int parse_error(http_conn *c, llhttp_errno_t e)
 
 int http_parse_head(http_conn *c)
 {
-    if (c->pos == c->req_start && http_fast_head(c))
-        return head_complete(c, true);
+    http_scan scan;
+    if (c->pos == c->req_start && http_fast_head(c, &scan))
+        return head_complete(c, &scan);
     for (;;) {
         const char *at = c->in + c->pos;
         llhttp_errno_t e = llhttp_execute(&c->parser, at, c->in_len - c->pos);
@@ -425,7 +431,7 @@ int http_parse_head(http_conn *c)
             continue;
         }
         llhttp_resume(&c->parser);
-        return head_complete(c, false);
+        return head_complete(c, NULL);
     }
 }
 
