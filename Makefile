@@ -106,9 +106,11 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER) $(LIB)
 	    -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive -lcriterion $(LDLIBS)
 
 # The io_uring floor (bench-http.sh) is plain C on liburing, not on us.
-$(BUILD)/bench/uring_floor: bench/uring_floor.c
+$(BUILD)/bench/uring_floor: bench/uring_floor.c bench/floor.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@ -luring
+
+$(BUILD)/bench/http_floor: bench/floor.h
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -50,7 +50,7 @@ BENCH=bench-comet
 
 [ -x "$CLIENT" ] || die "$CLIENT is missing (make bench-comet builds it)"
 [ -x "$BUILD/bench/send_floor" ] || die "$BUILD/bench/send_floor is missing (make bench-comet builds it)"
-command -v nginx >/dev/null || die "nginx is missing (make deps)"
+need nginx
 if ! command -v gunicorn >/dev/null || ! python3 -c 'import eventlet' 2>/dev/null; then
     [ "$(id -u)" = 0 ] || die "gunicorn and python3-eventlet are missing (make deps)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

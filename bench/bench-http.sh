@@ -48,9 +48,7 @@ URING_PORT=${URING_PORT:-18087}
 BENCH=bench-http
 . "$(dirname "$0")/common.sh"
 
-for tool in wrk nginx taskset; do
-    command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
-done
+need wrk nginx taskset
 
 # start_greenserve PORT WORKERS [taskset CPUS...] -> $gs_pid (the master,
 # or the one process)

@@ -23,9 +23,7 @@ TOP=${TOP:-25}
 BENCH=bench-ir
 . "$(dirname "$0")/common.sh"
 
-for tool in valgrind cg_annotate wrk; do
-    command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
-done
+need valgrind cg_annotate wrk
 
 # run OUT [wrk args...]: greenserve under cachegrind, loaded by wrk (or
 # by nothing) -> the requests wrk completed

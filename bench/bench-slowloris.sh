@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=bench-slowloris
 . "$HERE/common.sh"
 
-command -v wrk >/dev/null || die "wrk is missing (make deps)"
+need wrk
 
 "$BUILD/greenserve" --workers 1 --bind "127.0.0.1:$PORT" --header-timeout 60s \
     --error-log "$tmp/error.log" "/hello=$BUILD/apps/hello.so" &

@@ -16,6 +16,14 @@ trap cleanup EXIT
 
 die() { echo "$BENCH: $*" >&2; exit 1; }
 
+# need TOOL...: stop unless each is on PATH.
+need() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
+    done
+}
+
 # wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s).
 wait_port() {
     for _ in $(seq 200); do

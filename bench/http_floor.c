@@ -20,21 +20,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor.h"
+
 #define MAX_EVENTS 512
 #define IN_SIZE    4096
 #define MAX_BATCH  64
 
-static const char answer[] = "HTTP/1.1 200 OK\r\n"
-                             "Server: greenserve\r\n"
-                             "Date: Mon, 23 Nov 2026 04:40:20 GMT\r\n"
-                             "Content-Type: text/plain\r\n"
-                             "Content-Length: 13\r\n"
-                             "\r\n"
-                             "Hello, World!";
-
 typedef struct conn {
     int fd;
-    unsigned tail; /* how much of "\r\n\r\n" the last read ended with */
+    unsigned char tail; /* how much of "\r\n\r\n" the last read ended with */
 } conn;
 
 static void die(const char *what)
@@ -43,27 +37,9 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Count the heads that end in buf, carrying a split "\r\n\r\n" over. */
-static int heads(conn *c, const char *buf, size_t n)
-{
-    static const char end[] = "\r\n\r\n";
-    int k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] == end[c->tail])
-            c->tail++;
-        else
-            c->tail = buf[i] == '\r';
-        if (c->tail == 4) {
-            k++;
-            c->tail = 0;
-        }
-    }
-    return k;
-}
-
 static void serve(conn *c)
 {
-    static char in[IN_SIZE], out[MAX_BATCH * sizeof(answer)];
+    static char in[IN_SIZE], out[MAX_BATCH * sizeof(floor_answer)];
     for (;;) {
         ssize_t got = recv(c->fd, in, sizeof(in), 0);
         if (got < 0 && errno == EAGAIN)
@@ -73,13 +49,14 @@ static void serve(conn *c)
             free(c);
             return;
         }
-        int k = heads(c, in, (size_t)got);
+        int k = floor_heads(&c->tail, in, (size_t)got);
         while (k > 0) {
             int batch = k < MAX_BATCH ? k : MAX_BATCH;
             for (int i = 0; i < batch; i++)
-                memcpy(out + (size_t)i * (sizeof(answer) - 1), answer, sizeof(answer) - 1);
+                memcpy(out + (size_t)i * (sizeof(floor_answer) - 1), floor_answer,
+                       sizeof(floor_answer) - 1);
             /* A client that does not read gets less: fine for a floor. */
-            (void)send(c->fd, out, (size_t)batch * (sizeof(answer) - 1), MSG_NOSIGNAL);
+            (void)send(c->fd, out, (size_t)batch * (sizeof(floor_answer) - 1), MSG_NOSIGNAL);
             k -= batch;
         }
         if ((size_t)got < sizeof(in))

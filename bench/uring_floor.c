@@ -25,20 +25,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor.h"
+
 #define RING_ENTRIES 4096
 #define NBUFS        4096 /* provided receive buffers (a power of 2) */
 #define BUF_SIZE     2048
 #define MAX_FD       65536
 
 #define TAG_ACCEPT 1ull /* user_data: 1 = accept, fd << 1 = recv, fd << 1 | 1 = send */
-
-static const char answer[] = "HTTP/1.1 200 OK\r\n"
-                             "Server: greenserve\r\n"
-                             "Date: Mon, 23 Nov 2026 04:40:20 GMT\r\n"
-                             "Content-Type: text/plain\r\n"
-                             "Content-Length: 13\r\n"
-                             "\r\n"
-                             "Hello, World!";
 
 static struct io_uring ring;
 static struct io_uring_buf_ring *bufring;
@@ -86,19 +80,11 @@ static void give_back(int bid)
 
 static void on_data(int fd, const char *p, int n)
 {
-    static const char end[] = "\r\n\r\n";
-    for (int i = 0; i < n; i++) {
-        if (p[i] == end[tail[fd]])
-            tail[fd]++;
-        else
-            tail[fd] = p[i] == '\r';
-        if (tail[fd] == 4) {
-            tail[fd] = 0;
-            struct io_uring_sqe *s = sqe();
-            io_uring_prep_send(s, fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL);
-            s->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            io_uring_sqe_set_data64(s, (uint64_t)fd << 1 | 1);
-        }
+    for (int k = floor_heads(&tail[fd], p, (size_t)n); k > 0; k--) {
+        struct io_uring_sqe *s = sqe();
+        io_uring_prep_send(s, fd, floor_answer, sizeof(floor_answer) - 1, MSG_NOSIGNAL);
+        s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        io_uring_sqe_set_data64(s, (uint64_t)fd << 1 | 1);
     }
 }
 

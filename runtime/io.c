@@ -101,22 +101,23 @@ static int park(rt_fd *f, int what, int64_t timeout_ms, bool absolute)
     return got ? (int)got : what;
 }
 
-int rt_io_wait(int fd, int what, int64_t timeout_ms)
+static int wait_edge(int fd, int what, int64_t timeout_ms, bool absolute)
 {
     rt_fd *f = fd_get(fd);
     if (!f)
         return -EBADF;
     f->ready &= ~(unsigned)what;
-    return park(f, what, timeout_ms, false);
+    return park(f, what, timeout_ms, absolute);
+}
+
+int rt_io_wait(int fd, int what, int64_t timeout_ms)
+{
+    return wait_edge(fd, what, timeout_ms, false);
 }
 
 int rt_io_wait_until(int fd, int what, int64_t at)
 {
-    rt_fd *f = fd_get(fd);
-    if (!f)
-        return -EBADF;
-    f->ready &= ~(unsigned)what;
-    return park(f, what, at, true);
+    return wait_edge(fd, what, at, true);
 }
 
 /* The ready subset of `what` as the kernel sees it now, or -EBADF. */
