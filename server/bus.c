@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -460,14 +459,13 @@ unsigned srv_bus_workers(const srv_bus *b)
 
 static int listen_bus(srv_bus *b)
 {
-    struct sockaddr_un sa;
-    socklen_t len;
-    srv_kin_address("bus", getpid(), &sa, &len);
-    b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = srv_kin_listen("bus", SOCK_STREAM, 512);
+    if (fd < 0)
+        return fd;
+    b->lfd = fd;
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
-    if (b->lfd < 0 || b->epfd < 0 || bind(b->lfd, (struct sockaddr *)&sa, len) < 0 ||
-        listen(b->lfd, 512) < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->lfd, &ev) < 0)
+    if (b->epfd < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->lfd, &ev) < 0)
         return -errno;
     return 0;
 }
@@ -525,26 +523,10 @@ static struct wside {
 static int ws_publish(void *ctx, uint64_t token, const char *name, const void *data, size_t len);
 static const rt_chan_bus ws_ops = {.publish = ws_publish};
 
-static int connect_master(pid_t master)
-{
-    struct sockaddr_un sa;
-    socklen_t len;
-    srv_kin_address("bus", master, &sa, &len);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
-}
-
 int srv_bus_child_connect(pid_t master)
 {
     ws.master = master;
-    ws.fd = connect_master(master);
+    ws.fd = srv_kin_connect("bus", master, SOCK_STREAM);
     return ws.fd;
 }
 
@@ -632,7 +614,7 @@ static int ws_up(void)
 static void on_ws_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    ws.fd = connect_master(ws.master);
+    ws.fd = srv_kin_connect("bus", ws.master, SOCK_STREAM);
     if (ws.fd >= 0 && ws_up() == 0) {
         rt_log("bus: connected to the master again");
         return;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "runtime/log.h"
@@ -96,21 +95,15 @@ static int await(int sock, short what, int64_t deadline)
 
 int srv_handoff_connect(pid_t pid)
 {
-    struct sockaddr_un sa;
-    socklen_t len;
-    srv_kin_address("handoff", pid, &sa, &len);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = srv_kin_connect("handoff", pid, SOCK_SEQPACKET);
     if (fd < 0)
-        return -errno;
+        return fd;
+    if (sibling(fd) != pid) {
+        close(fd);
+        return -EPERM; /* someone else holds the name */
+    }
     int size = SNDBUF;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)); /* capped: fine */
-    int err = connect(fd, (struct sockaddr *)&sa, len) < 0 ? -errno : 0;
-    if (!err && sibling(fd) != pid)
-        err = -EPERM; /* someone else holds the name */
-    if (err) {
-        close(fd);
-        return err;
-    }
     return fd;
 }
 
@@ -326,18 +319,7 @@ static void start_peer(srv_handoff_server *srv, int sock)
 
 int srv_handoff_listen(void)
 {
-    struct sockaddr_un sa;
-    socklen_t len;
-    srv_kin_address("handoff", getpid(), &sa, &len);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 64) < 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
+    return srv_kin_listen("handoff", SOCK_SEQPACKET, 64);
 }
 
 void *srv_handoff_serve(void *arg)

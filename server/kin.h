@@ -9,10 +9,13 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/un.h>
 
-/* The abstract address "greenserve-<what>-<pid>" into *sa and *len. */
-void srv_kin_address(const char *what, pid_t pid, struct sockaddr_un *sa, socklen_t *len);
+/* A non-blocking socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) listening
+ * on the calling process's abstract address for `what`
+ * ("greenserve-<what>-<pid>"), or one connected to pid's.
+ * The descriptor, or -errno. */
+int srv_kin_listen(const char *what, int type, int backlog);
+int srv_kin_connect(const char *what, pid_t pid, int type);
 
 /* pid's parent, from /proc; -1 if pid is gone or unreadable. */
 pid_t srv_kin_parent(pid_t pid);
