@@ -553,6 +553,10 @@ static bool next_request(http_conn *c)
     http_request_begin(r);
     http_deadline idle =
         http_deadline_in(c->fresh ? c->lim->header_timeout_ms : c->lim->keepalive_timeout_ms);
+    /* The idle wait starts now, as the clock of the loop's round tells
+     * (behind by what ran since): not worth a clock read per request. */
+    if (idle.timeout_ms >= 0)
+        idle.at = rt_round_ms() + idle.timeout_ms;
     http_deadline head = http_deadline_in(c->lim->header_timeout_ms);
     bool started = false;
     for (;;) {

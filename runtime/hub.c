@@ -676,9 +676,11 @@ static gs_thread *spawn(gs_fn fn, void *arg, bool detached)
     rt_hub *h = rt_hub_get();
     if (!h)
         return NULL;
-    gs_thread *t = calloc(1, sizeof(*t));
+    size_t size = (sizeof(gs_thread) + 63) & ~(size_t)63;
+    gs_thread *t = aligned_alloc(64, size);
     if (!t)
         return NULL;
+    memset(t, 0, size);
     t->stack = rt_stack_get(&h->stacks);
     if (!t->stack) {
         free(t);

@@ -27,34 +27,37 @@ typedef struct rt_link rt_link;
 enum rt_state { RT_READY, RT_RUNNING, RT_WAITING, RT_DEAD };
 
 struct gs_thread {
+    /* What a wait, a wake and a switch touch comes first: the two cache
+     * lines the struct starts with (it is allocated aligned to them). */
     rt_fctx ctx; /* where to resume it */
     rt_hub *hub;
-    rt_stack *stack; /* NULL for the root and once dead */
-    gs_fn fn;
-    void *arg;
-    void *result;
     enum rt_state state;
     bool cancelled;       /* gs_kill'd: every wait returns -ECANCELED */
     bool detached;        /* freed at exit, nobody joins */
     bool uninterruptible; /* the current wait ignores kill (offload) */
     bool interruptible;   /* the current wait ends on rt_interrupt, drain */
     int interrupt;        /* rt_interrupt's error, sticky; 0 = none */
-    /* Links in the hub's list of interruptible waits. */
-    gs_thread *intr_prev, *intr_next;
-    gs_thread *run_next; /* run queue link */
-    rt_waitq *wq;        /* the queue it is parked on, if any */
+    int wake;             /* what the current wait returns */
+    gs_thread *run_next;  /* run queue link */
+    rt_waitq *wq;         /* the queue it is parked on, if any */
     gs_thread *wq_prev, *wq_next;
-    int wake;           /* what the current wait returns */
+    void *stash;        /* the stack's content while stashed (see hub.c) */
     void *wait_data;    /* a value handed over by the waker */
     int64_t deadline;   /* absolute gs_now_ms bound on waits; 0 = none */
-    struct event timer; /* wait timeouts, armed lazily (see rt_wait) */
     int64_t timer_at;   /* when the armed timer fires; 0 = not armed */
     int64_t wait_until; /* when the current wait times out; 0 = never */
+    /* Links in the hub's list of interruptible waits. */
+    gs_thread *intr_prev, *intr_next;
+    unsigned park_tick; /* the hub's sweep count when the wait began */
+    /* The rest is for starting, ending and timing out. */
+    rt_stack *stack; /* NULL for the root and once dead */
+    gs_fn fn;
+    void *arg;
+    void *result;
+    struct event timer; /* wait timeouts, armed lazily (see rt_wait) */
     rt_waitq joiners;
     rt_link *links;
-    void *stash; /* the stack's content while stashed (see hub.c) */
     size_t stash_len;
-    unsigned park_tick; /* the hub's sweep count when the wait began */
     void *asan_fake_stack;
     const void *asan_bottom;
     size_t asan_size;
@@ -69,7 +72,10 @@ struct event_base *rt_hub_base(rt_hub *h);
 
 /* gs_now_ms() as of the hub's last poll, which found what woke the
  * running thread: one clock read per round, not one per request. Behind
- * the clock by what ran since (CPU only): for timestamps, not timeouts. */
+ * the clock by what ran since (CPU only): for timestamps, and for the
+ * start of a long timeout on a thread the loop just woke (a few
+ * milliseconds early is nothing to a keep-alive timeout); not for a wait
+ * on a hub that may not have polled for long (a handler's OS thread). */
 int64_t rt_round_ms(void);
 
 /* The running green thread (the root when none). */

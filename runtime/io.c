@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/hub.h"
 
 typedef struct rt_fd {
-    struct event ev;
     int fd;
     unsigned ready; /* edges recorded and not consumed by a wait */
     rt_waitq readers, writers, both;
@@ -28,15 +28,26 @@ typedef struct rt_fd {
 static __thread rt_fd **tab;
 static __thread size_t tab_len;
 
-static void on_fd(evutil_socket_t fd, short what, void *arg)
+/* The descriptors of the table are watched by an epoll set of the hub's
+ * own, edge-triggered, which libevent watches as one descriptor: a
+ * connection's edge then costs a table lookup and a wake, not libevent's
+ * per-event bookkeeping (its map, its active queue, its callback), for a
+ * second epoll_wait per round of the loop. */
+static __thread int epfd = -1;
+static __thread struct event epev;
+
+#define EP_BATCH 256
+
+static void edge(rt_fd *f, uint32_t events)
 {
-    rt_fd *f = arg;
     unsigned got = 0;
-    if (what & EV_READ)
+    /* As libevent reports them: a reset or an error as read + write, a
+     * peer's shutdown as a read and a hang-up. */
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         got |= GS_READ;
-    if (what & EV_WRITE)
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         got |= GS_WRITE;
-    if (what & EV_CLOSED)
+    if (events & EPOLLRDHUP)
         got |= GS_READ | RT_IO_HUP;
     f->ready |= got;
     if ((got & GS_READ) && !rt_waitq_empty(&f->readers))
@@ -46,7 +57,38 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     if (!rt_waitq_empty(&f->both))
         rt_wake_all(&f->both, 0);
     if (f->notify)
-        f->notify((int)fd, (int)got, f->notify_arg);
+        f->notify(f->fd, (int)got, f->notify_arg);
+}
+
+/* libevent found the set ready: take what is there (a full batch leaves
+ * the rest for the next round, the set being level-triggered to it). */
+static void on_epoll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what, (void)arg;
+    struct epoll_event ev[EP_BATCH];
+    int n = epoll_wait(fd, ev, EP_BATCH, 0);
+    for (int i = 0; i < n; i++) {
+        /* By number, not pointer: an entry forgotten earlier in this
+         * batch is gone from the table, not freed under us. */
+        int k = ev[i].data.fd;
+        if ((size_t)k < tab_len && tab[k])
+            edge(tab[k], ev[i].events);
+    }
+}
+
+static int poller_open(rt_hub *h)
+{
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        return -errno;
+    event_assign(&epev, rt_hub_base(h), epfd, EV_READ | EV_PERSIST, on_epoll, NULL);
+    if (event_add(&epev, NULL) < 0) {
+        close(epfd);
+        epfd = -1;
+        return -ENOMEM;
+    }
+    rt_hub_internal_events(h, 1); /* the set alone keeps no hub running */
+    return 0;
 }
 
 static rt_fd *fd_get(int fd)
@@ -56,7 +98,7 @@ static rt_fd *fd_get(int fd)
     if ((size_t)fd < tab_len && tab[fd])
         return tab[fd];
     rt_hub *h = rt_hub_get();
-    if (!h)
+    if (!h || (epfd < 0 && poller_open(h) < 0))
         return NULL;
     if ((size_t)fd >= tab_len) {
         size_t n = tab_len ? tab_len : 64;
@@ -73,13 +115,11 @@ static rt_fd *fd_get(int fd)
     if (!f)
         return NULL;
     f->fd = fd;
-    event_assign(&f->ev, rt_hub_base(h), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
-                 on_fd, f);
-    if (event_add(&f->ev, NULL) < 0) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         free(f);
         return NULL;
     }
-    rt_hub_internal_events(h, 1);
     tab[fd] = f;
     return f;
 }
@@ -181,8 +221,8 @@ void rt_io_forget(int fd)
         return;
     rt_fd *f = tab[fd];
     tab[fd] = NULL;
-    event_del(&f->ev);
-    rt_hub_internal_events(rt_hub_get(), -1);
+    /* Fails for a descriptor already closed, whose entry went with it. */
+    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
     rt_wake_all(&f->readers, -EBADF);
     rt_wake_all(&f->writers, -EBADF);
     rt_wake_all(&f->both, -EBADF);
