@@ -101,7 +101,8 @@ server_ticks() {
     echo "$total"
 }
 
-# run NAME PID PORT SCENARIO -> one result line "name scenario rps p99 us_per_req"
+# run NAME PID PORT SCENARIO -> one result line "round name scenario rps p99
+# us_per_req errors"
 run() {
     local name=$1 pid=$2 port=$3 scenario=$4 conns=100 script=() wrk=(taskset -c 1 wrk -t1)
     case $scenario in
@@ -125,7 +126,7 @@ run() {
     local us
     us=$(awk -v t=$(( after - before )) -v hz="$TICKS" -v n="$requests" \
         'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-    echo "$name $scenario $rps $p99 $us ${errors:-none}" >>"$tmp/results"
+    echo "$round $name $scenario $rps $p99 $us ${errors:-none}" >>"$tmp/results"
     echo "  $name $scenario: ${cmd[*]}" >&2
     echo "    $rps req/s, p99 $p99, $us us CPU/request, errors: ${errors:-none}" >&2
 }
@@ -135,7 +136,11 @@ echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
 
 # Both run throughout (the idle one costs nothing); each scenario runs on
 # one then the other, ROUNDS times, so a neighbour's load drifting over the
-# run weighs on both alike. The table shows the median of the rounds.
+# run weighs on both alike; greenserve goes first in odd rounds, nginx in
+# even ones, so that a drift within a round does not favour either. The
+# table shows the median of the rounds, and the median of each round's own
+# CPU ratio (paired: the two ran a few seconds apart, while the machine's
+# speed moves by 15% and more over a whole run).
 start_greenserve "$GS_PORT" 0 taskset -c 0
 gs1=$gs_pid
 start_nginx "$NGINX_PORT" 1 taskset -c 0
@@ -151,18 +156,28 @@ if [ -n "$SCENARIOS2" ]; then
     start_nginx "$NGINX_PORT2" 2
     ng2=$ng_pid
 fi
+# both SCENARIO GS_PID GS_PORT NGINX_PID NGINX_PORT: the two, in this
+# round's order
+both() {
+    if [ $((round % 2)) = 1 ]; then
+        run greenserve "$2" "$3" "$1"
+        run nginx "$4" "$5" "$1"
+    else
+        run nginx "$4" "$5" "$1"
+        run greenserve "$2" "$3" "$1"
+    fi
+}
+
 for round in $(seq "$ROUNDS"); do
     for s in $SCENARIOS; do
-        run greenserve "$gs1" "$GS_PORT" "$s"
-        run nginx "$ng1" "$NGINX_PORT" "$s"
+        both "$s" "$gs1" "$GS_PORT" "$ng1" "$NGINX_PORT"
         run floor "$fl1" "$FLOOR_PORT" "$s"
         if [ "$s" = keepalive ]; then
             run uring "$ur1" "$URING_PORT" "$s"
         fi
     done
     for s in $SCENARIOS2; do
-        run greenserve "$gs2" "$GS_PORT2" "$s"
-        run nginx "$ng2" "$NGINX_PORT2" "$s"
+        both "$s" "$gs2" "$GS_PORT2" "$ng2" "$NGINX_PORT2"
     done
 done
 
@@ -186,13 +201,15 @@ awk '
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
     {
-        k = $1 SUBSEP $2
-        rps[k] = rps[k] " " $3; p99[k] = p99[k] " " ms($4); us[k] = us[k] " " $5
-        if (!seen[$2]++) order[++n] = $2
+        k = $2 SUBSEP $3
+        rps[k] = rps[k] " " $4; p99[k] = p99[k] " " ms($5); us[k] = us[k] " " $6
+        at[$1, $2, $3] = $6
+        if (!seen[$3]++) order[++n] = $3
+        if ($1 > rounds) rounds = $1
     }
     END {
-        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | floor CPU us/req | CPU nginx/floor | io_uring floor CPU us/req |"
-        print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | CPU nginx/gs, paired | floor CPU us/req | CPU nginx/floor | io_uring floor CPU us/req |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         for (j = 1; j <= n; j++) {
             s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
             f = "floor" SUBSEP s
@@ -200,10 +217,14 @@ awk '
             ratio = us[f] == "" ? "-" : sprintf("%.2fx", median(us[x]) / median(us[f]))
             u = "uring" SUBSEP s
             uring = us[u] == "" ? "-" : sprintf("%.2f", median(us[u]))
-            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %s | %s | %s |\n", s,
+            paired = ""
+            for (r = 1; r <= rounds; r++)
+                if (at[r, "greenserve", s] > 0 && at[r, "nginx", s] != "")
+                    paired = paired " " at[r, "nginx", s] / at[r, "greenserve", s]
+            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %.2fx | %s | %s | %s |\n", s,
                 median(rps[g]), median(rps[x]), median(rps[g]) / median(rps[x]),
                 median(p99[g]), median(p99[x]), median(us[g]), median(us[x]),
-                median(us[x]) / median(us[g]), floor, ratio, uring
+                median(us[x]) / median(us[g]), median(paired), floor, ratio, uring
         }
     }' "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
