@@ -30,13 +30,12 @@
 #define HTTP_IN_SIZE  1024
 
 struct http_conn {
+    /* What every request touches comes first, in as few cache lines as
+     * they fit: with many connections taking turns, each line of a
+     * connection is a cache miss per request. */
     http_site *site;
     const http_limits *lim;
     int fd;
-    char *in;
-    size_t in_cap, in_len, pos, req_start;
-    char *out;
-    size_t out_cap, out_len;
     bool drained;  /* the last read came back short */
     bool readable; /* a read edge came since the last read */
     bool dead;     /* a write failed: nothing more can be sent */
@@ -45,18 +44,9 @@ struct http_conn {
     bool flushing; /* out is in flight: only the flusher touches it */
     bool fresh;    /* no request seen yet */
     bool in_handler;
-    bool on_thread;           /* lent to a handler thread (thread.c) */
-    bool watched;             /* on_thread, and the fd is in that thread's hub */
-    gs_thread *thread;        /* the connection's green thread */
-    gs_thread *hup_waiter;    /* parked in http_wait on a handler thread */
-    struct event *late_flush; /* see arm_late_flush in conn.c */
-    bool late_armed;
-    llhttp_t parser;
-    char peer[INET6_ADDRSTRLEN];
-    char peer_port[8];
-    char local[INET6_ADDRSTRLEN];
-    char local_port[8];
-    bool local_known;
+    bool on_thread;  /* lent to a handler thread (thread.c) */
+    bool watched;    /* on_thread, and the fd is in that thread's hub */
+    bool late_armed; /* see arm_late_flush in conn.c */
     /* Hand-off (see http.h): between requests with nothing of the next
      * one read (`between`); gone to another worker (`handed`); a resumed
      * connection's first request still to resume (`resume_pending`); the
@@ -67,8 +57,22 @@ struct http_conn {
     bool resume_head; /* its handler will start its response again: drop that head */
     bool resumed;
     bool has_cursor;
-    uint64_t cursor; /* gs_set_cursor's */
-    int64_t req_ms;  /* gs_now_ms() when the request's head was complete (before a hand-off) */
+    bool local_known;
+    char *in;
+    size_t in_cap, in_len, pos, req_start;
+    char *out;
+    size_t out_cap, out_len;
+    gs_thread *thread; /* the connection's green thread */
+    int64_t req_ms;    /* gs_now_ms() when the request's head was complete (before a hand-off) */
+    /* The rest less often. */
+    gs_thread *hup_waiter;    /* parked in http_wait on a handler thread */
+    struct event *late_flush; /* see arm_late_flush in conn.c */
+    uint64_t cursor;          /* gs_set_cursor's */
+    llhttp_t parser;
+    char peer[INET6_ADDRSTRLEN];
+    char peer_port[8];
+    char local[INET6_ADDRSTRLEN];
+    char local_port[8];
     http_handoff resume;
     gs_request req;
 };

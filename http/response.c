@@ -120,17 +120,12 @@ static void put_status_line(wbuf *w, int status)
     PUT_LIT(w, "Unknown\r\n");
 }
 
-/* Server and Date, minus those the handler set itself. */
-static void put_date_lines(wbuf *w, bool server, bool date)
+/* Server and Date. */
+static void put_date_lines(wbuf *w)
 {
     size_t n;
     const char *lines = http_date_lines(&n);
-    if (server && date)
-        put(w, lines, n);
-    else if (server)
-        put(w, lines, HTTP_SERVER_LINE_LEN);
-    else if (date)
-        put(w, lines + HTTP_SERVER_LINE_LEN, n - HTTP_SERVER_LINE_LEN);
+    put(w, lines, n);
 }
 
 /* Room for a status line, Server, Date, framing and Connection headers. */
@@ -138,21 +133,12 @@ static void put_date_lines(wbuf *w, bool server, bool date)
 
 /* ---- gs_start_response ---- */
 
-/* The lengths of this many of the handler's pairs are kept from the
- * check to the copy, so that each string is measured once; pairs past
- * them (rare) are measured again. */
-#define HEAD_LENS 16
-
+/* What the handler's headers say to us. */
 typedef struct head_meta {
     int64_t length;    /* the handler's Content-Length, -1 when none */
     bool date, server; /* set by the handler */
     bool close;        /* the handler said "Connection: close" */
-    bool connection;   /* the handler gave a Connection header (not copied) */
-    size_t bytes;      /* the handler's header lines, formatted */
     const char *bad;   /* the offending name, when refused */
-    struct {
-        size_t name, value; /* a name of 0: a Connection header, not copied */
-    } lens[HEAD_LENS];
 } head_meta;
 
 typedef enum name_kind {
@@ -275,18 +261,14 @@ static bool has_close_token(const char *v)
     return false;
 }
 
-/* The i-th name/value pair; false refuses the response. Connection is
- * ours to write (only "close" is taken from it), Transfer-Encoding too.
- * Each string is measured once, here. */
-static bool scan_pair(const char *name, const char *value, size_t i, head_meta *m)
+/* Check a name/value pair (n and vn bytes) and note what it means to us:
+ * -1 refuses the response, 0 leaves it out (Connection is ours to write;
+ * only "close" is taken from it), 1 copies it. */
+static int check_pair(const char *name, size_t n, const char *value, size_t vn, head_meta *m)
 {
-    m->bad = name;
-    if (!value)
-        return false;
-    size_t n = strlen(name), vn = strlen(value);
     name_kind kind = name_kind_of(name, n);
-    if (kind == NAME_BAD || !value_ok(value, vn))
-        return false;
+    if (kind == NAME_BAD || kind == NAME_TE || !value_ok(value, vn))
+        return -1;
     switch (kind) {
     case NAME_DATE:
         m->date = true;
@@ -296,61 +278,64 @@ static bool scan_pair(const char *name, const char *value, size_t i, head_meta *
         break;
     case NAME_CONNECTION:
         m->close = m->close || has_close_token(value);
-        m->connection = true;
-        n = 0;
-        break;
+        return 0;
     case NAME_LENGTH:
         if (!parse_length(value, vn, &m->length))
-            return false;
+            return -1;
         break;
-    case NAME_TE:
-        return false;
     default:
         break;
     }
-    if (n)
-        m->bytes += n + vn + 4;
-    if (i < HEAD_LENS) {
-        m->lens[i].name = n;
-        m->lens[i].value = vn;
-    }
-    return true;
+    return 1;
 }
 
-static bool scan_headers(const char *const *h, head_meta *m)
-{
-    /* Field by field: a compound literal would zero lens (256 bytes) on
-     * every response, and it is filled as the pairs are seen. */
-    m->length = -1;
-    m->date = m->server = m->close = m->connection = false;
-    m->bytes = 0;
-    m->bad = NULL;
-    for (size_t i = 0; h && *h; h += 2, i++)
-        if (!scan_pair(h[0], h[1], i, m))
-            return false;
-    return true;
-}
+/* The bytes a head may still need after the handler's headers: framing,
+ * Connection and the blank line. */
+#define HEAD_TAIL 64
 
-static void put_headers(wbuf *w, const char *const *h, const head_meta *m)
+/* Check the handler's pairs and copy them after what w holds: the head
+ * being built at *base (c->out + c->out_len, not counted in out_len yet),
+ * which moves if the buffer must grow. One pass over each string; -EINVAL
+ * (m->bad names the pair), -ENOMEM, or 0. */
+static int put_pairs(http_conn *c, wbuf *w, char **base, const char *const *h, head_meta *m)
 {
-    for (size_t i = 0; h && *h; h += 2, i++) {
-        size_t n, vn;
-        if (i < HEAD_LENS) {
-            n = m->lens[i].name;
-            vn = m->lens[i].value;
-        } else {
-            n = strlen(h[0]);
-            vn = strlen(h[1]);
-            if (m->connection && n == 10 && strcasecmp(h[0], "connection") == 0)
-                n = 0;
-        }
-        if (n == 0)
+    for (; h && *h; h += 2) {
+        m->bad = h[0];
+        if (!h[1])
+            return -EINVAL;
+        size_t n = strlen(h[0]), vn = strlen(h[1]);
+        int use = check_pair(h[0], n, h[1], vn, m);
+        if (use < 0)
+            return -EINVAL;
+        if (use == 0)
             continue;
+        size_t used = (size_t)(w->p - *base);
+        if (c->out_cap - c->out_len - used < n + vn + 4 + HEAD_TAIL) {
+            /* Growing keeps what out_len covers: cover this head for it. */
+            c->out_len += used;
+            char *p = http_conn_out_reserve(c, n + vn + 4 + HEAD_TAIL);
+            c->out_len -= used;
+            if (!p)
+                return -ENOMEM;
+            *base = p - used;
+            w->p = p;
+        }
         put(w, h[0], n);
         PUT_LIT(w, ": ");
         put(w, h[1], vn);
         PUT_LIT(w, "\r\n");
     }
+    return 0;
+}
+
+/* Take out our Server and Date lines (from `at` to `end`) where the
+ * handler gave its own: rare, so ours go in first and leave again. */
+static void drop_ours(wbuf *w, char *at, char *end, const head_meta *m)
+{
+    char *from = m->server ? at : at + HTTP_SERVER_LINE_LEN;
+    char *to = m->date ? end : at + HTTP_SERVER_LINE_LEN;
+    memmove(from, to, (size_t)(w->p - to));
+    w->p -= to - from;
 }
 
 static http_frame choose_frame(gs_request *r, int status, const head_meta *m)
@@ -396,26 +381,32 @@ static int refuse(gs_request *r, const char *name)
 static int start(gs_request *r, int status, const char *const *headers)
 {
     http_conn *c = r->c;
-    head_meta m;
-    if (!scan_headers(headers, &m))
+    char *base = http_conn_out_reserve(c, FIXED_HEAD);
+    if (!base)
+        return -ENOMEM;
+    wbuf w = {base};
+    put_status_line(&w, status);
+    size_t ours_at = (size_t)(w.p - base);
+    put_date_lines(&w);
+    size_t ours_end = (size_t)(w.p - base);
+    head_meta m = {.length = -1};
+    int err = put_pairs(c, &w, &base, headers, &m);
+    if (err == -EINVAL)
         return refuse(r, m.bad);
+    if (err < 0)
+        return err;
+    if (m.server || m.date)
+        drop_ours(&w, base + ours_at, base + ours_end, &m);
     r->status = status;
     r->resp_len = m.length;
     r->frame = choose_frame(r, status, &m);
     c->close = must_close(r, &m);
-    char *p = http_conn_out_reserve(c, FIXED_HEAD + m.bytes);
-    if (!p)
-        return -ENOMEM;
-    wbuf w = {p};
-    put_status_line(&w, status);
-    put_date_lines(&w, !m.server, !m.date);
-    put_headers(&w, headers, &m);
     if (r->frame == HTTP_FRAME_CHUNKED)
         PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
     put_connection(&w, r);
     PUT_LIT(&w, "\r\n");
     r->out_start = c->out_len;
-    c->out_len += (size_t)(w.p - p);
+    c->out_len += (size_t)(w.p - base);
     r->started = true;
     return 0;
 }
@@ -617,7 +608,7 @@ void http_response_error(http_conn *c, int status, bool close)
     }
     wbuf w = {p};
     put_status_line(&w, status);
-    put_date_lines(&w, true, true);
+    put_date_lines(&w);
     PUT_LIT(&w, "Content-Type: text/plain\r\n");
     char len[40];
     put(&w, len, (size_t)snprintf(len, sizeof(len), "Content-Length: %zu\r\n", blen));
