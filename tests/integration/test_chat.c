@@ -602,6 +602,8 @@ static int worker_conn(long long *pid)
 Test(chat, a_send_on_one_worker_reaches_clients_of_another, .timeout = 15)
 {
     start_with("2", "");
+    /* Both accept: the port answering says only that one does. */
+    cr_assert(ts_log_wait_count(&srv, srv.error_log, 0, " ready (generation 1)", 2, 5000));
     long long pa, pb = 0;
     int fa = worker_conn(&pa), fb = -1;
     for (int i = 0; i < 200 && (fb < 0 || pb == pa); i++) {

@@ -246,8 +246,11 @@ static int publish(tg_conn *c, int i, uint64_t *id)
         err = tg_read_head(c, &h, IO_MS);
     if (!err)
         err = tg_read_body(c, &h, &answer, IO_MS);
-    if (!err && (h.status != 200 || h.close))
+    if (!err && (h.status != 200 || h.close)) {
+        fprintf(stderr, "publisher: message %d answered %d%s: %s\n", i, h.status,
+                h.close ? " with Connection: close" : "", answer ? answer : "");
         err = -EPROTO;
+    }
     *id = err ? 0 : strtoull(strchr(answer, ':') + 1, NULL, 10);
     free(answer);
     return err;
