@@ -41,8 +41,8 @@ static __thread struct event epev;
 static void edge(rt_fd *f, uint32_t events)
 {
     unsigned got = 0;
-    /* As libevent reports them: a reset or an error as read + write, a
-     * peer's shutdown as a read and a hang-up. */
+    /* An error or a reset is read + write; the peer's shutdown (a reset
+     * too) is a read and a hang-up. */
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         got |= GS_READ;
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
