@@ -18,10 +18,7 @@ LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-# Nothing interposes on greenserve's own functions (plugins only call
-# them): calls between them may be inlined in spite of -fPIC.
-CFLAGS   += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -fno-semantic-interposition \
-            -Iinclude -I. -I$(LLHTTP_INC)
+CFLAGS   += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -Iinclude -I. -I$(LLHTTP_INC)
 LDLIBS   += -levent_pthreads -levent -lboost_context -linih -lhiredis -lpthread -ldl -lm
 LDFLAGS  += $(SANFLAGS)
 
