@@ -7,8 +7,10 @@
  */
 #include "http/handoff.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "runtime/hub.h"
 
@@ -95,13 +97,29 @@ static http_handoff *capture_parked(http_conn *c)
     return h;
 }
 
+/* Parked in the wait for a next request of which nothing is read. */
+static bool waiting_between(const http_conn *c)
+{
+    return quiet(c) && c->between && c->in_len == c->req_start && thread_parked(c, false);
+}
+
+bool http_conn_idle(const http_conn *c)
+{
+    if (!waiting_between(c))
+        return false;
+    /* Bytes the loop has not told the thread of yet: a request. */
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n <= 0 && !(n < 0 && errno == EINTR);
+}
+
 http_handoff *http_conn_capture(http_conn *c)
 {
     if (c->resume_head) /* a resumed stream's head may wait in the buffer: it goes now */
         http_resume_head(c, false);
     if (!quiet(c))
         return NULL;
-    if (c->between && c->in_len == c->req_start && thread_parked(c, false)) {
+    if (waiting_between(c)) {
         http_handoff *h = malloc(sizeof(*h));
         if (h)
             *h = (http_handoff){.fresh = c->fresh};

@@ -103,6 +103,12 @@ void http_serve_ex(http_site *site, int fd, const struct sockaddr *peer, socklen
  * head has gone out. Never switches. */
 http_handoff *http_conn_capture(http_conn *c);
 
+/* Whether closing c now loses nothing: its thread is parked waiting for
+ * a next request of which no byte has come, and nothing of an earlier
+ * response is waiting to go. For a graceful stop, which closes idle
+ * connections. One recv (a peek). Never switches. */
+bool http_conn_idle(const http_conn *c);
+
 /* c's socket now belongs to another worker: nothing more is read from or
  * written to it here, and its end closes the descriptor without a
  * shutdown, a reset or an access log line. The caller then kills c's

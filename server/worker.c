@@ -606,11 +606,15 @@ static void hand_off(worker *w, handing *h, int64_t t0)
 
 /* ---- graceful stop ---- */
 
-/* Idle: not in a handler, and past its first request (or silent for too
- * long to be about to send it). */
+/* Idle: waiting for a next request of which nothing came (not merely
+ * out of its handler: it may be sending the response, reading the next
+ * head, or woken by it and not run yet), and past its first request (or
+ * silent for too long to be about to send it). */
 static bool idle(const conn *c, int64_t now)
 {
     if (c->killed || atomic_load(&c->busy))
+        return false;
+    if (c->hc && !http_conn_idle(c->hc))
         return false;
     return atomic_load(&c->served) > 0 || now - c->accepted_ms >= FRESH_GRACE_MS;
 }

@@ -100,3 +100,28 @@ Test(drain, a_stream_ends_cleanly_on_a_stop)
     ends_cleanly_on(SIGTERM);
     cr_assert(WIFEXITED(ts_wait_exit(&srv, 5000)));
 }
+
+/* A stop closes the connections that wait for a next request, but not
+ * one whose next request is coming in: its client gets the answer. */
+Test(drain, a_stop_answers_a_request_whose_head_is_coming_in)
+{
+    const char *args[] = {"--workers", "1", "/={build}/apps/hello.so", NULL};
+    cr_assert_eq(ts_start(&srv, args), 0, "greenserve did not start");
+    int fd = ts_connect(srv.port);
+    cr_assert_geq(fd, 0);
+    const char *req = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert_eq(ts_send(fd, req, strlen(req)), 0);
+    cr_assert_gt(ts_recv_response(fd, resp, sizeof(resp), false, 5000), 0);
+    const char *part = "GET /again HTTP/1.1\r\nHost: t\r\n";
+    cr_assert_eq(ts_send(fd, part, strlen(part)), 0);
+    usleep(100 * 1000);
+    ts_signal(&srv, SIGTERM);
+    usleep(400 * 1000); /* a few of the stop's rounds */
+    cr_assert_eq(ts_send(fd, "\r\n", 2), 0);
+    ssize_t n = ts_recv_response(fd, resp, sizeof(resp), false, 5000);
+    close(fd);
+    cr_assert_gt(n, 0, "the connection closed with the request unanswered");
+    cr_assert_eq(ts_status(resp), 200, "%s", resp);
+    cr_assert_str_eq(ts_body(resp), "Hello, World!");
+    cr_assert(WIFEXITED(ts_wait_exit(&srv, 5000)));
+}
