@@ -23,6 +23,7 @@
 #include "http/route.h"
 #include "runtime/io.h"
 #include "runtime/log.h"
+#include "runtime/readonly.h"
 
 /* Chunks up to this size are copied next to their size line: one buffer,
  * one send. Bigger ones go out from the caller's memory (writev). */
@@ -328,6 +329,74 @@ static int put_pairs(http_conn *c, wbuf *w, char **base, const char *const *h, h
     return 0;
 }
 
+/* ---- header arrays kept formatted ---- */
+
+/* A handler's header array that lies, with every string it points to, in
+ * memory that stays read-only (rt_readonly: a `static const char *const
+ * []` of literals, as hello.c's) reads the same at every call: its lines
+ * and what they say to us are worked out once, per thread, and copied
+ * after. Each array has one slot, picked by its address. */
+#define MEMO_SLOTS 8
+#define MEMO_TEXT  240
+
+typedef struct head_memo {
+    const char *const *headers; /* NULL: an empty slot */
+    unsigned gen;               /* rt_readonly_gen when kept */
+    unsigned len;
+    head_meta meta;
+    char text[MEMO_TEXT];
+} head_memo;
+
+static __thread head_memo memos[MEMO_SLOTS];
+
+static head_memo *memo_slot(const char *const *h)
+{
+    return &memos[((uintptr_t)h / sizeof(*h)) % MEMO_SLOTS];
+}
+
+static bool string_readonly(const char *s)
+{
+    return rt_readonly(s, strlen(s) + 1);
+}
+
+/* Whether h and its strings stay as they are: read-only pointers up to
+ * the NULL name, each to a read-only string. */
+static bool array_readonly(const char *const *h)
+{
+    for (;; h += 2) {
+        if (!rt_readonly(h, sizeof(*h)))
+            return false;
+        if (!h[0])
+            return true;
+        if (!rt_readonly(h + 1, sizeof(*h)) || !h[1] || !string_readonly(h[0]) ||
+            !string_readonly(h[1]))
+            return false;
+    }
+}
+
+/* The handler's headers after what w holds (see put_pairs), copied from
+ * the memo when there is one, else checked and formatted, and kept when
+ * the array is read-only. */
+static int put_headers(http_conn *c, wbuf *w, char **base, const char *const *h, head_meta *m)
+{
+    head_memo *memo = memo_slot(h);
+    unsigned gen = rt_readonly_gen();
+    size_t used = (size_t)(w->p - *base);
+    if (h && memo->headers == h && memo->gen == gen &&
+        c->out_cap - c->out_len - used >= memo->len + HEAD_TAIL) {
+        put(w, memo->text, memo->len);
+        *m = memo->meta;
+        return 0;
+    }
+    int err = put_pairs(c, w, base, h, m);
+    size_t len = (size_t)(w->p - *base) - used;
+    if (err == 0 && h && len <= MEMO_TEXT && array_readonly(h)) {
+        *memo = (head_memo){.headers = h, .gen = gen, .len = (unsigned)len, .meta = *m};
+        memcpy(memo->text, *base + used, len);
+    }
+    return err;
+}
+
 /* Take out our Server and Date lines (from `at` to `end`) where the
  * handler gave its own: rare, so ours go in first and leave again. */
 static void drop_ours(wbuf *w, char *at, char *end, const head_meta *m)
@@ -390,7 +459,7 @@ static int start(gs_request *r, int status, const char *const *headers)
     put_date_lines(&w);
     size_t ours_end = (size_t)(w.p - base);
     head_meta m = {.length = -1};
-    int err = put_pairs(c, &w, &base, headers, &m);
+    int err = put_headers(c, &w, &base, headers, &m);
     if (err == -EINVAL)
         return refuse(r, m.bad);
     if (err < 0)

@@ -504,6 +504,62 @@ Test(response, head_bytes, .timeout = 10)
     hs_stop(&s);
 }
 
+/* A read-only header array is checked and formatted once per thread
+ * (response.c's memo); what later responses copy must be the same bytes,
+ * with the same meaning (the length, Connection: close, our Server
+ * left out). */
+static const char *const fixed_plain[] = {"Content-Type", "text/plain", "Content-Length", "2",
+                                          NULL};
+static const char *const fixed_close[] = {"Connection", "close", "Content-Length", "0", NULL};
+static const char *const fixed_server[] = {"Server", "mine", "Content-Length", "2", NULL};
+
+Test(response, read_only_header_arrays_read_the_same_every_time, .timeout = 10)
+{
+    const head_case cases[] = {
+        {200, fixed_plain, "ok",
+         "HTTP/1.1 200 OK\r\n" OURS "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+         false},
+        {404, fixed_plain, "no",
+         "HTTP/1.1 404 Not Found\r\n" OURS
+         "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nno",
+         false},
+        {200, fixed_close, NULL,
+         "HTTP/1.1 200 OK\r\n" OURS "Content-Length: 0\r\nConnection: close\r\n\r\n", true},
+        {200, fixed_server, "ok",
+         "HTTP/1.1 200 OK\r\nDate: <date>\r\nServer: mine\r\nContent-Length: 2\r\n\r\nok", false},
+    };
+    hs s;
+    hs_start1(&s, &head_app, NULL);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            head_check(&s, &cases[i]);
+    hs_stop(&s);
+}
+
+/* One that can change -- its pointers, or a string it points to -- is
+ * read anew each time. */
+Test(response, writable_header_arrays_are_read_anew, .timeout = 10)
+{
+    static const char *pairs[] = {"X-Pair", "one", "Content-Length", "0", NULL};
+    static char value[] = "aaa";
+    static const char *const points_to_writable[] = {"X-Value", value, "Content-Length", "0", NULL};
+    hs s;
+    hs_start1(&s, &head_app, NULL);
+    head_case c = {200, pairs, NULL,
+                   "HTTP/1.1 200 OK\r\n" OURS "X-Pair: one\r\nContent-Length: 0\r\n\r\n", false};
+    head_check(&s, &c);
+    pairs[1] = "two";
+    c.expect = "HTTP/1.1 200 OK\r\n" OURS "X-Pair: two\r\nContent-Length: 0\r\n\r\n";
+    head_check(&s, &c);
+    c = (head_case){200, points_to_writable, NULL,
+                    "HTTP/1.1 200 OK\r\n" OURS "X-Value: aaa\r\nContent-Length: 0\r\n\r\n", false};
+    head_check(&s, &c);
+    memcpy(value, "bbb", 3);
+    c.expect = "HTTP/1.1 200 OK\r\n" OURS "X-Value: bbb\r\nContent-Length: 0\r\n\r\n";
+    head_check(&s, &c);
+    hs_stop(&s);
+}
+
 /* A value bigger than the output buffer: the head grows it. */
 Test(response, head_bigger_than_the_buffer, .timeout = 10)
 {
