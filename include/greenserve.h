@@ -533,7 +533,10 @@ ssize_t gs_read(gs_request *r, void *buf, size_t n);
 /* Start the response: status and a NULL-terminated list of name, value
  * strings (copied). Nothing is sent yet. Returns 0, -EALREADY if already
  * started, -EINVAL for a header containing CR, LF or NUL (logged; the
- * request then fails with a 500). Never switches. */
+ * request then fails with a 500). Never switches.
+ * A list that cannot change -- `static const char *const h[]` of string
+ * literals, in read-only memory -- is checked and formatted once per
+ * thread and copied after: the cheapest headers there are. */
 int gs_start_response(gs_request *r, int status, const char *const *headers);
 
 /* Write body bytes (starts a 200 response if none was started). With a
