@@ -223,7 +223,7 @@ awk '
         k = $2 SUBSEP $3
         rps[k] = rps[k] " " $4; p99[k] = p99[k] " " ms($5); us[k] = us[k] " " $6
         at[$1, $2, $3] = $6
-        if ($7 + 0 >= quiet_steal) loud[$1, $3] = 1
+        if (($2 == "greenserve" || $2 == "nginx") && $7 + 0 >= quiet_steal) loud[$1, $3] = 1
         if (!seen[$3]++) order[++n] = $3
         if ($1 > rounds) rounds = $1
     }
