@@ -21,7 +21,8 @@
 #   c1000-2         wrk -t2 -c1000 -d10s
 # For each: requests/s, p99 latency, and the server's CPU time per request
 # (utime + stime from /proc/PID/stat of every process of the server, master
-# included, before and after, over the requests wrk completed). Prints a
+# included, before and after, over the requests wrk completed), and the
+# user-space (utime) part of it. Prints a
 # Markdown table for bench/RESULTS.md.
 #
 # Environment: DURATION (default 10s), ROUNDS (3: the table shows
@@ -90,22 +91,23 @@ start_nginx() {
     wait_port "$port"
 }
 
-cpu_ticks() { # utime + stime: fields 14 and 15 (after the ")" of comm)
+cpu_ticks() { # "utime stime": fields 14 and 15 (after the ")" of comm)
     local s
     s=$(cat "/proc/$1/stat")
     s=${s##*) }
     set -- $s
-    echo $(( ${12} + ${13} ))
+    echo "${12} ${13}"
 }
 
-# The server's CPU: its process and its children (workers), which live
-# through the run (no recycling is configured).
+# The server's CPU, "user system" ticks: its process and its children
+# (workers), which live through the run (no recycling is configured).
 server_ticks() {
-    local total=0 p
+    local user=0 sys=0 p u k
     for p in "$1" $(pgrep -P "$1"); do
-        total=$(( total + $(cpu_ticks "$p") ))
+        read -r u k < <(cpu_ticks "$p")
+        user=$(( user + u )) sys=$(( sys + k ))
     done
-    echo "$total"
+    echo "$user $sys"
 }
 
 # The machine's steal time so far, and all its time, in ticks ("cpu" line
@@ -117,7 +119,7 @@ cpu_steal_total() {
 }
 
 # run NAME PID PORT SCENARIO -> one result line "round name scenario rps p99
-# us_per_req steal_percent errors"
+# us_per_req steal_percent user_us_per_req errors"
 run() {
     local name=$1 pid=$2 port=$3 scenario=$4 conns=100 script=() wrk=(taskset -c 1 wrk -t1)
     case $scenario in
@@ -129,11 +131,11 @@ run() {
     local cmd=("${wrk[@]}" -c"$conns" -d"$DURATION" --latency "${script[@]}"
                "http://127.0.0.1:$port/")
     "${wrk[@]}" -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null
-    local before after s0 t0 s1 t1
+    local u0 k0 u1 k1 s0 t0 s1 t1
     read -r s0 t0 < <(cpu_steal_total)
-    before=$(server_ticks "$pid")
+    read -r u0 k0 < <(server_ticks "$pid")
     "${cmd[@]}" >"$tmp/wrk.out"
-    after=$(server_ticks "$pid")
+    read -r u1 k1 < <(server_ticks "$pid")
     read -r s1 t1 < <(cpu_steal_total)
     local steal
     steal=$(awk -v s=$(( s1 - s0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.1f", t ? 100 * s / t : 0 }')
@@ -142,12 +144,15 @@ run() {
     rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")
     p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")
     errors=$(grep -E 'Socket errors|Non-2xx' "$tmp/wrk.out" | tr -s ' ' | paste -sd';' || true)
-    local us
-    us=$(awk -v t=$(( after - before )) -v hz="$TICKS" -v n="$requests" \
+    local us user
+    us=$(awk -v t=$(( u1 + k1 - u0 - k0 )) -v hz="$TICKS" -v n="$requests" \
         'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-    echo "$round $name $scenario $rps $p99 $us $steal ${errors:-none}" >>"$tmp/results"
+    user=$(awk -v t=$(( u1 - u0 )) -v hz="$TICKS" -v n="$requests" \
+        'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    echo "$round $name $scenario $rps $p99 $us $steal $user ${errors:-none}" >>"$tmp/results"
     echo "  $name $scenario: ${cmd[*]}" >&2
-    echo "    $rps req/s, p99 $p99, $us us CPU/request, steal $steal%, errors: ${errors:-none}" >&2
+    echo "    $rps req/s, p99 $p99, $us us CPU/request ($user in user space), steal $steal%," \
+        "errors: ${errors:-none}" >&2
 }
 
 echo "greenserve $("$BUILD/greenserve" --version | head -n1), $(nginx -v 2>&1), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)" >&2
@@ -222,14 +227,15 @@ awk '
     {
         k = $2 SUBSEP $3
         rps[k] = rps[k] " " $4; p99[k] = p99[k] " " ms($5); us[k] = us[k] " " $6
+        user[k] = user[k] " " $8
         at[$1, $2, $3] = $6
         if (($2 == "greenserve" || $2 == "nginx") && $7 + 0 >= quiet_steal) loud[$1, $3] = 1
         if (!seen[$3]++) order[++n] = $3
         if ($1 > rounds) rounds = $1
     }
     END {
-        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | CPU nginx/gs, paired | paired, rounds with steal < " quiet_steal "% (how many) | floor CPU us/req | CPU nginx/floor | io_uring floor CPU us/req |"
-        print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        print "| scenario | greenserve req/s | nginx req/s | req/s gs/nginx | greenserve p99 | nginx p99 | greenserve CPU us/req | nginx CPU us/req | CPU nginx/gs | CPU nginx/gs, paired | paired, rounds with steal < " quiet_steal "% (how many) | user-space us/req gs / nginx | floor CPU us/req | CPU nginx/floor | io_uring floor CPU us/req |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         for (j = 1; j <= n; j++) {
             s = order[j]; g = "greenserve" SUBSEP s; x = "nginx" SUBSEP s
             f = "floor" SUBSEP s
@@ -247,10 +253,11 @@ awk '
                     }
                 }
             quiet = nquiet ? sprintf("%.2fx (%d)", median(quiet), nquiet) : "- (0)"
-            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %.2fx | %s | %s | %s | %s |\n", s,
+            printf "| %s | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | %.2f | %.2f | %.2fx | %.2fx | %s | %.2f / %.2f | %s | %s | %s |\n", s,
                 median(rps[g]), median(rps[x]), median(rps[g]) / median(rps[x]),
                 median(p99[g]), median(p99[x]), median(us[g]), median(us[x]),
-                median(us[x]) / median(us[g]), median(paired), quiet, floor, ratio, uring
+                median(us[x]) / median(us[g]), median(paired), quiet,
+                median(user[g]), median(user[x]), floor, ratio, uring
         }
     }' quiet_steal="$QUIET_STEAL" "$tmp/results"
 grep -v ' none$' "$tmp/results" | sed 's/^/errors: /' >&2 || true
