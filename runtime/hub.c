@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/io.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #define RT_ASAN 1
@@ -45,6 +47,7 @@ struct rt_hub {
     int pending;   /* waits with no libevent event of their own */
     int internal;  /* our own registered events (fd table...) */
     unsigned batches;
+    unsigned alone;   /* rounds in a row that polled only the fd set */
     int64_t round_ms; /* gs_now_ms() when the loop last polled */
     bool stop;
     bool root_in_run;   /* root is inside gs_hub_run */
@@ -61,6 +64,10 @@ struct rt_hub {
 /* Loop every 64th batch swap through libevent even when threads are
  * runnable, so I/O and timers are never starved by busy yielders. */
 #define RT_POLL_EVERY 64
+/* While the hub's descriptor set is busy (its last poll took more than
+ * one edge), the loop polls it alone, at most this many rounds in a row:
+ * then libevent's turn (its timers, signals and the apps' own events). */
+#define RT_ALONE_MAX  8
 #define RT_LOOP_STACK (256 * 1024)
 
 static __thread rt_hub *tls_hub;
@@ -204,6 +211,21 @@ static bool has_work(rt_hub *h)
     return n > h->internal || h->pending > 0;
 }
 
+/* One poll: the descriptor set alone while it is busy (one epoll_wait),
+ * else libevent, which may sleep, and polls the set too when it has edges
+ * (its epoll_wait, then the set's). A lone client's request, one edge,
+ * goes by libevent: polling the set first would only find it empty. */
+static void poll_round(rt_hub *h, bool idle)
+{
+    if (h->alone < RT_ALONE_MAX && rt_io_last_poll() > 1 && rt_io_poll() > 0) {
+        h->alone++;
+    } else {
+        h->alone = 0;
+        event_base_loop(h->base, idle ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+    }
+    h->round_ms = gs_now_ms();
+}
+
 static void loop_main(rt_transfer tr)
 {
     rt_hub *h = tls_hub;
@@ -220,8 +242,7 @@ static void loop_main(rt_transfer tr)
              * other wait of the root would last forever. */
             rt_wake(&h->root, h->root_in_run ? 0 : -EDEADLK);
         } else {
-            event_base_loop(h->base, idle ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
-            h->round_ms = gs_now_ms();
+            poll_round(h, idle);
         }
         take_next_batch(h);
         gs_thread *t = pop_ready(h);

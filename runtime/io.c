@@ -31,8 +31,9 @@ static __thread size_t tab_len;
 /* The descriptors of the table are watched by an epoll set of the hub's
  * own, edge-triggered, which libevent watches as one descriptor: a
  * connection's edge then costs a table lookup and a wake, not libevent's
- * per-event bookkeeping (its map, its active queue, its callback), for a
- * second epoll_wait per round of the loop. */
+ * per-event bookkeeping (its map, its active queue, its callback). While
+ * it is busy, the loop polls the set alone (rt_io_poll), so a round costs
+ * one epoll_wait, not libevent's and then the set's. */
 static __thread int epfd = -1;
 static __thread struct event epev;
 
@@ -60,13 +61,18 @@ static void edge(rt_fd *f, uint32_t events)
         f->notify(f->fd, (int)got, f->notify_arg);
 }
 
-/* libevent found the set ready: take what is there (a full batch leaves
- * the rest for the next round, the set being level-triggered to it). */
-static void on_epoll(evutil_socket_t fd, short what, void *arg)
+/* Edges the last poll of the set took. */
+static __thread int last_polled;
+
+/* Take what is in the set (a full batch leaves the rest for the next
+ * round, the set being level-triggered to its watchers). */
+int rt_io_poll(void)
 {
-    (void)what, (void)arg;
+    if (epfd < 0)
+        return 0;
     struct epoll_event ev[EP_BATCH];
-    int n = epoll_wait(fd, ev, EP_BATCH, 0);
+    int n = epoll_wait(epfd, ev, EP_BATCH, 0);
+    last_polled = n > 0 ? n : 0;
     for (int i = 0; i < n; i++) {
         /* By number, not pointer: an entry forgotten earlier in this
          * batch is gone from the table, not freed under us. */
@@ -74,6 +80,19 @@ static void on_epoll(evutil_socket_t fd, short what, void *arg)
         if ((size_t)k < tab_len && tab[k])
             edge(tab[k], ev[i].events);
     }
+    return n > 0 ? n : 0;
+}
+
+int rt_io_last_poll(void)
+{
+    return last_polled;
+}
+
+/* libevent found the set ready. */
+static void on_epoll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    rt_io_poll();
 }
 
 static int poller_open(rt_hub *h)

@@ -29,6 +29,14 @@ bool rt_io_hup(int fd);
  * waking its waiters), until cleared with cb = NULL. One per fd. */
 int rt_io_notify(int fd, void (*cb)(int fd, int events, void *arg), void *arg);
 
+/* Take the edges waiting in this thread's set, without blocking, and
+ * wake their waiters: for the hub's loop, which polls the set itself
+ * while it is busy (runtime/hub.c). Returns how many were taken. */
+int rt_io_poll(void);
+
+/* How many the last poll took, rt_io_poll's or the loop's. */
+int rt_io_last_poll(void);
+
 /* Unregister fd from this thread's hub without closing it: waiters get
  * -EBADF and recorded edges are dropped. For a descriptor another thread
  * goes on using (a connection lent to a handler thread and given back),
