@@ -22,8 +22,8 @@
 # For each: requests/s, p99 latency, and the server's CPU time per request
 # (utime + stime from /proc/PID/stat of every process of the server, master
 # included, before and after, over the requests wrk completed), and the
-# user-space (utime) part of it. Prints a
-# Markdown table for bench/RESULTS.md.
+# user-space (utime) part of it. Prints a Markdown table for
+# bench/RESULTS.md.
 #
 # Environment: DURATION (default 10s), ROUNDS (3: the table shows
 # medians), PIPELINE_DEPTH (16), SCENARIOS ("keepalive pipelined c1000"),
