@@ -650,8 +650,12 @@ static void *stopper(void *arg)
     set_state(w, SRV_SLOT_STOPPING);
     stop_taking(w);
     /* Retiring while siblings stay (a reload, a recycle): what waits or
-     * idles goes to them, with its socket. */
-    handing h = {.w = w};
+     * idles goes to them, with its socket. Workers retiring together each
+     * start their round robin at a target of their own (by slot): had all
+     * started at the first, a reload of few connections (a batch each)
+     * would put them all on it. */
+    handing h = {.w = w,
+                 .next = w->a->slot && w->a->slots ? (size_t)(w->a->slot - w->a->slots) : 0};
     hand_off(w, &h, t0);
     /* Long-polls (gs_wait_disconnect, channel waits) end with -ESHUTDOWN,
      * now and from now on, and gs_draining() turns true: their handlers

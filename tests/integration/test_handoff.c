@@ -815,3 +815,62 @@ Test(handoff, a_running_request_finishes_then_its_connection_moves, .timeout = 3
     close(fd);
     ts_stop(&srv, 5000);
 }
+
+/* ---- spread ---- */
+
+#define SPREAD_POLLS 100
+
+/* Each worker's parked chat polls, asked over new connections until two
+ * workers of generation gen have answered with sum polls between them.
+ * Their counts in n[0..1]; false if that did not come within 5 s. */
+static bool polls_by_worker(const char *gen, int sum, int n[2])
+{
+    pid_t want[2];
+    int64_t end = ts_now_ms() + 5000;
+    while (ts_now_ms() < end) {
+        if (ts_generation_pids(&srv, gen, want, 2) == 2) {
+            n[0] = n[1] = -1;
+            for (int tries = 0; tries < 40 && (n[0] < 0 || n[1] < 0); tries++) {
+                char buf[1024];
+                ssize_t got = ts_request(
+                    srv.port, "GET /chat/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                    buf, sizeof(buf), 5000);
+                int pid, polls;
+                const char *p = got > 0 ? strstr(buf, "{\"pid\":") : NULL;
+                if (p && sscanf(p, "{\"pid\":%d,\"polls\":%d", &pid, &polls) == 2)
+                    for (int k = 0; k < 2; k++)
+                        if (pid == want[k])
+                            n[k] = polls;
+            }
+            if (n[0] >= 0 && n[1] >= 0 && n[0] + n[1] == sum)
+                return true;
+        }
+        gs_sleep(50);
+    }
+    return false;
+}
+
+/* Two retiring workers start handing their batches at different new
+ * workers: had both started at the first, a reload of few connections
+ * (one batch each) would put all of them on one. */
+Test(handoff, a_reload_spreads_connections_over_the_new_workers, .timeout = 30)
+{
+    const char *argv[] = {"--workers", "2", "/chat={build}/apps/chat.so", NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    int fds[SPREAD_POLLS], n[2];
+    static const char req[] = "GET /chat/poll?room=spread&timeout=60 HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (int i = 0; i < SPREAD_POLLS; i++) {
+        fds[i] = ts_connect(srv.port);
+        cr_assert(fds[i] >= 0 && ts_send(fds[i], req, sizeof(req) - 1) == 0);
+    }
+    cr_assert(polls_by_worker("1", SPREAD_POLLS, n), "the polls did not all park");
+    ts_signal(&srv, SIGHUP);
+    cr_assert(polls_by_worker("2", SPREAD_POLLS, n), "the polls did not all move");
+    cr_log_info("after the reload: %d and %d polls", n[0], n[1]);
+    for (int k = 0; k < 2; k++)
+        cr_assert_geq(n[k], SPREAD_POLLS / 5, "a new worker got %d of %d polls", n[k],
+                      SPREAD_POLLS);
+    for (int i = 0; i < SPREAD_POLLS; i++)
+        close(fds[i]);
+    ts_stop(&srv, 5000);
+}
