@@ -80,7 +80,7 @@ int rt_io_poll(void)
         if ((size_t)k < tab_len && tab[k])
             edge(tab[k], ev[i].events);
     }
-    return n > 0 ? n : 0;
+    return last_polled;
 }
 
 int rt_io_last_poll(void)

@@ -458,6 +458,19 @@ static int reload(pid_t *retired, int max)
 #define HOG_MB        "160"
 #endif
 
+/* The parked polls chat's /stats reports in text (its worker's pid in
+ * *pid if not NULL), or -1. */
+static int stats_polls(const char *text, int *pid)
+{
+    const char *p = text ? strstr(text, "{\"pid\":") : NULL;
+    int who, polls;
+    if (!p || sscanf(p, "{\"pid\":%d,\"polls\":%d", &who, &polls) != 2)
+        return -1;
+    if (pid)
+        *pid = who;
+    return polls;
+}
+
 /* Whether the worker at the other end of c holds long-polls (its chat
  * /stats), the connection kept open. */
 static bool holds_polls(tg_conn *c)
@@ -470,8 +483,7 @@ static bool holds_polls(tg_conn *c)
         err = tg_read_head(c, &h, IO_MS);
     if (!err)
         err = tg_read_body(c, &h, &body, IO_MS);
-    const char *p = body ? strstr(body, "\"polls\":") : NULL;
-    bool holds = !err && p && atoi(p + 8) > 0;
+    bool holds = !err && stats_polls(body, NULL) > 0;
     free(body);
     return holds;
 }
@@ -535,13 +547,14 @@ Test(handoff, reload_and_recycle_keep_every_long_poll_and_stream, .timeout = 60)
 
 /* ---- what does not move ---- */
 
-static int chat_polls(int port)
+/* The parked polls of the worker a new connection lands on (its pid in
+ * *pid if not NULL), or -1. */
+static int chat_polls(int port, int *pid)
 {
     char buf[1024];
     ssize_t n = ts_request(port, "GET /chat/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
                            buf, sizeof(buf), 5000);
-    const char *p = n > 0 ? strstr(buf, "\"polls\":") : NULL;
-    return p ? atoi(p + 8) : -1;
+    return stats_polls(n > 0 ? buf : NULL, pid);
 }
 
 /* A chat long-poll on a new connection, parked once /stats counts it. */
@@ -551,9 +564,9 @@ static int park_chat_poll(int port)
     static const char req[] = "GET /chat/poll?room=still&timeout=30 HTTP/1.1\r\nHost: t\r\n\r\n";
     cr_assert(fd >= 0 && ts_send(fd, req, sizeof(req) - 1) == 0);
     int64_t end = ts_now_ms() + 5000;
-    while (chat_polls(port) < 1 && ts_now_ms() < end)
+    while (chat_polls(port, NULL) < 1 && ts_now_ms() < end)
         gs_sleep(10);
-    cr_assert_eq(chat_polls(port), 1, "the poll did not park");
+    cr_assert_eq(chat_polls(port, NULL), 1, "the poll did not park");
     return fd;
 }
 
@@ -831,16 +844,10 @@ static bool polls_by_worker(const char *gen, int sum, int n[2])
         if (ts_generation_pids(&srv, gen, want, 2) == 2) {
             n[0] = n[1] = -1;
             for (int tries = 0; tries < 40 && (n[0] < 0 || n[1] < 0); tries++) {
-                char buf[1024];
-                ssize_t got = ts_request(
-                    srv.port, "GET /chat/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                    buf, sizeof(buf), 5000);
-                int pid, polls;
-                const char *p = got > 0 ? strstr(buf, "{\"pid\":") : NULL;
-                if (p && sscanf(p, "{\"pid\":%d,\"polls\":%d", &pid, &polls) == 2)
-                    for (int k = 0; k < 2; k++)
-                        if (pid == want[k])
-                            n[k] = polls;
+                int pid, polls = chat_polls(srv.port, &pid);
+                for (int k = 0; polls >= 0 && k < 2; k++)
+                    if (pid == want[k])
+                        n[k] = polls;
             }
             if (n[0] >= 0 && n[1] >= 0 && n[0] + n[1] == sum)
                 return true;
