@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -432,8 +433,11 @@ static bool take_handed(void *arg, int fd, http_handoff *state)
         len = 0;
     if (conn_start(w, fd, &peer, len, state) < 0)
         return false;
-    if (w->a->slot) /* as for an accept: it serves, so it did not die of its start-up */
+    if (w->a->slot) { /* as for an accept: it serves, so it did not die of its start-up */
         atomic_fetch_add_explicit(&w->a->slot->accepted, 1, memory_order_relaxed);
+        /* Now, not at the next tick: the sender picks its next target by it. */
+        atomic_store_explicit(&w->a->slot->active_conns, w->nconns, memory_order_relaxed);
+    }
     return true;
 }
 
@@ -532,11 +536,50 @@ static void handing_close(handing *h)
         close(h->socks[--h->n]);
 }
 
-/* Send a batch to the next target, round robin; a target that fails or
- * takes none (retiring too, or full) is dropped and the next one tried,
- * looking for new ones when none is left. The taken connections are now
- * the other worker's: unwind their threads here without a word to the
- * client. */
+/* The connections the worker pid holds, as its slot says (it stores the
+ * count as it takes), or UINT_MAX if it has no slot any more. */
+static unsigned conns_of(const worker *w, pid_t pid)
+{
+    for (const srv_slot *s = w->a->slots; s < w->a->slots + SRV_SLOTS; s++)
+        if (s->pid == pid)
+            return atomic_load_explicit(&s->active_conns, memory_order_relaxed);
+    return UINT_MAX;
+}
+
+/* The target of the next batch: the one holding the fewest connections,
+ * so that a recycled worker's clients go to its fresh replacement rather
+ * than half of them to the sibling already holding its share. Among
+ * equals, the next in this worker's round robin: workers retiring
+ * together start it at different targets (see stopper). */
+static size_t pick_target(handing *h)
+{
+    size_t best = 0;
+    unsigned fewest = UINT_MAX;
+    for (size_t i = 0; i < h->n; i++) {
+        size_t k = (h->next + i) % h->n;
+        unsigned conns = conns_of(h->w, h->pids[k]);
+        if (i == 0 || conns < fewest) {
+            fewest = conns;
+            best = k;
+        }
+    }
+    h->next = best + 1;
+    return best;
+}
+
+/* A batch's size: at most SRV_HANDOFF_BATCH, and small enough that this
+ * worker's connections make two batches per target or more, so that
+ * pick_target can even the targets out. */
+static size_t batch_size(const handing *h)
+{
+    size_t n = h->w->nconns / (2 * (h->n ? h->n : 1));
+    return n < 8 ? 8 : n > SRV_HANDOFF_BATCH ? SRV_HANDOFF_BATCH : n;
+}
+
+/* Send a batch to the least loaded target; a target that fails or takes
+ * none (retiring too, or full) is dropped and the next one tried, looking
+ * for new ones when none is left. The taken connections are now the other
+ * worker's: unwind their threads here without a word to the client. */
 static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
 {
     int fds[SRV_HANDOFF_BATCH];
@@ -544,7 +587,7 @@ static int send_batch(handing *h, conn **cs, http_handoff **states, size_t n)
     for (size_t i = 0; i < n; i++)
         fds[i] = cs[i]->fd;
     while (h->n > 0 || handing_find(h) > 0) {
-        size_t k = h->next++ % h->n;
+        size_t k = pick_target(h);
         int r = srv_handoff_send(h->socks[k], fds, states, n, HANDOFF_WAIT_MS, taken);
         if (r <= 0) {
             handing_drop(h, k, r < 0 ? r : -EBUSY);
@@ -581,11 +624,12 @@ static int hand_round(worker *w, handing *h)
     int total = 0;
     if (h->n == 0 && handing_find(h) == 0)
         return 0;
+    size_t size = batch_size(h);
     for (conn *c = w->conns; c && h->n > 0; c = c->next) {
         if (c->killed || !c->hc || !(states[n] = http_conn_capture(c->hc)))
             continue;
         batch[n++] = c;
-        if (n == SRV_HANDOFF_BATCH)
+        if (n == size)
             total += flush_batch(h, batch, states, &n);
     }
     return total + flush_batch(h, batch, states, &n);
@@ -650,10 +694,10 @@ static void *stopper(void *arg)
     set_state(w, SRV_SLOT_STOPPING);
     stop_taking(w);
     /* Retiring while siblings stay (a reload, a recycle): what waits or
-     * idles goes to them, with its socket. Workers retiring together each
-     * start their round robin at a target of their own (by slot): had all
-     * started at the first, a reload of few connections (a batch each)
-     * would put them all on it. */
+     * idles goes to them, with its socket, to the least loaded first.
+     * Workers retiring together break ties at a target of their own (by
+     * slot): had all started at the first, a reload of few connections
+     * (a batch each) would put them all on it. */
     handing h = {.w = w,
                  .next = w->a->slot && w->a->slots ? (size_t)(w->a->slot - w->a->slots) : 0};
     hand_off(w, &h, t0);

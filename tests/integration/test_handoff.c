@@ -488,15 +488,13 @@ static bool holds_polls(tg_conn *c)
     return holds;
 }
 
-/* Make one worker (of generation 2, after the reload) that holds clients
- * pass --max-memory (tests/plugins/hog.so): the master replaces it and
- * retires it. A connection lands on either worker, and one may hold none
- * (the reload may have handed every client to the first one ready), so
- * the hog is asked on a connection whose worker says it holds some. Its
- * pid, once it has stopped. */
-static int recycle(pid_t *retired, int max)
+/* Make one worker that holds clients pass --max-memory
+ * (tests/plugins/hog.so): the master replaces it and retires it. A
+ * connection lands on either worker, and one may hold none (a reload may
+ * have handed every client to the first one ready), so the hog is asked
+ * on a connection whose worker says it holds some. Its pid, or 0. */
+static pid_t hog_a_worker(void)
 {
-    (void)max;
     tg_conn c;
     tg_head h;
     char *body = NULL;
@@ -517,8 +515,17 @@ static int recycle(pid_t *retired, int max)
     if (!err)
         err = tg_read_body(&c, &h, &body, IO_MS);
     tg_close(&c);
-    retired[0] = err ? 0 : atoi(body);
+    pid_t pid = err ? 0 : atoi(body);
     free(body);
+    return pid;
+}
+
+/* The trigger: hog_a_worker on generation 2 (after the reload), its pid
+ * once it has stopped. */
+static int recycle(pid_t *retired, int max)
+{
+    (void)max;
+    retired[0] = hog_a_worker();
     if (retired[0] <= 0)
         return 0;
     char line[64];
@@ -833,15 +840,15 @@ Test(handoff, a_running_request_finishes_then_its_connection_moves, .timeout = 3
 
 #define SPREAD_POLLS 100
 
-/* Each worker's parked chat polls, asked over new connections until two
- * workers of generation gen have answered with sum polls between them.
- * Their counts in n[0..1]; false if that did not come within 5 s. */
-static bool polls_by_worker(const char *gen, int sum, int n[2])
+/* The parked chat polls of workers want[0..1], asked over new connections
+ * until both have answered with sum polls between them. Their counts in
+ * n[0..1]; false if that did not come within 5 s. first_two: want[] are
+ * the first two workers of generation gen to be ready, as they come. */
+static bool polls_of(pid_t want[2], const char *first_two, int sum, int n[2])
 {
-    pid_t want[2];
     int64_t end = ts_now_ms() + 5000;
     while (ts_now_ms() < end) {
-        if (ts_generation_pids(&srv, gen, want, 2) == 2) {
+        if (!first_two || ts_generation_pids(&srv, first_two, want, 2) == 2) {
             n[0] = n[1] = -1;
             for (int tries = 0; tries < 40 && (n[0] < 0 || n[1] < 0); tries++) {
                 int pid, polls = chat_polls(srv.port, &pid);
@@ -855,6 +862,12 @@ static bool polls_by_worker(const char *gen, int sum, int n[2])
         gs_sleep(50);
     }
     return false;
+}
+
+static bool polls_by_worker(const char *gen, int sum, int n[2])
+{
+    pid_t want[2];
+    return polls_of(want, gen, sum, n);
 }
 
 /* Two retiring workers start handing their batches at different new
@@ -878,6 +891,54 @@ Test(handoff, a_reload_spreads_connections_over_the_new_workers, .timeout = 30)
         cr_assert_geq(n[k], SPREAD_POLLS / 5, "a new worker got %d of %d polls", n[k],
                       SPREAD_POLLS);
     for (int i = 0; i < SPREAD_POLLS; i++)
+        close(fds[i]);
+    ts_stop(&srv, 5000);
+}
+
+/* A recycled worker's clients go to the least loaded worker, its fresh
+ * replacement, rather than half of them to the sibling already holding
+ * its share: the two come out even, or as near as the recycled worker's
+ * clients allow. */
+Test(handoff, a_recycle_hands_to_the_least_loaded_worker, .timeout = 30)
+{
+    const char *argv[] = {"--workers",
+                          "2",
+                          "--max-memory",
+                          MAX_MEMORY_MB,
+                          "/chat={build}/apps/chat.so",
+                          "/hog={build}/tests/plugins/hog.so",
+                          NULL};
+    cr_assert_eq(ts_start(&srv, argv), 0, "greenserve did not start");
+    enum { POLLS = 2 * SPREAD_POLLS };
+    int fds[POLLS], n[2];
+    static const char req[] = "GET /chat/poll?room=least&timeout=60 HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (int i = 0; i < POLLS; i++) {
+        fds[i] = ts_connect(srv.port);
+        cr_assert(fds[i] >= 0 && ts_send(fds[i], req, sizeof(req) - 1) == 0);
+    }
+    pid_t first[2];
+    cr_assert(polls_of(first, "1", POLLS, n), "the polls did not all park");
+    deadline = gs_now_ms() + 20000;
+    pid_t hogged = hog_a_worker();
+    cr_assert(hogged == first[0] || hogged == first[1], "the hog went to %d", (int)hogged);
+    int k = hogged == first[1];
+    int moving = n[k], staying = n[!k];
+    char line[64];
+    snprintf(line, sizeof(line), "worker %d (generation 1) stopped", (int)hogged);
+    cr_assert(ts_log_wait(&srv, srv.error_log, line, 15000), "the hogged worker did not stop");
+    pid_t all[3], now[2];
+    cr_assert_eq(ts_generation_pids(&srv, "1", all, 3), 3, "no replacement was ready");
+    now[0] = first[!k];
+    now[1] = all[2];
+    cr_assert(polls_of(now, NULL, POLLS, n), "the polls did not all move");
+    cr_log_info("%d and %d polls; the recycled worker's %d went: %d to its sibling, %d to its "
+                "replacement",
+                staying, moving, moving, n[0] - staying, n[1]);
+    /* Even, less a batch's slack (batches are of 8 or more). */
+    int even = moving < (staying + moving) / 2 ? moving : (staying + moving) / 2;
+    cr_assert_geq(n[1], even - 16, "the replacement got %d of the %d moved (%d stayed)", n[1],
+                  moving, staying);
+    for (int i = 0; i < POLLS; i++)
         close(fds[i]);
     ts_stop(&srv, 5000);
 }
