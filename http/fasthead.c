@@ -58,11 +58,11 @@ static const bool value_char[256] = {[' ' ... '~'] = true, ['\t'] = true};
 static const char *value_end(const char *p, const char *end)
 {
 #ifdef __SSE2__
-    const __m128i below = _mm_set1_epi8(' ' - 1), del = _mm_set1_epi8(0x7f);
+    const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)p);
         /* Signed: bytes from 0x80 on are negative, below SP too. */
-        __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(below, v), _mm_cmpeq_epi8(v, del));
+        __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(sp, v), _mm_cmpeq_epi8(v, del));
         unsigned mask = (unsigned)_mm_movemask_epi8(bad);
         if (!mask) {
             p += 16;
