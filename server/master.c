@@ -385,6 +385,10 @@ static int open_master(master *m, srv_master_args *a)
     srv_upgrade_init(&m->upgrade, a->argv[0]);
     m->old_master_fd = srv_upgrade_inherited();
     srandom((unsigned)(time(NULL) ^ getpid()));
+    /* A worker's bus connection closes when it stops or dies, maybe while
+     * the bus writes to it: the write's EPIPE drops that peer, where
+     * SIGPIPE would kill the master (the workers inherit SIG_IGN too). */
+    signal(SIGPIPE, SIG_IGN);
     m->sigfd = srv_signals_open();
     /* Before any worker: each connects to it right after fork. */
     m->bus = srv_bus_open(a->gen->settings.bus);
