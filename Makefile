@@ -8,6 +8,13 @@ ifeq ($(SANITIZE),1)
 BUILD    := build-san
 OPT      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SANFLAGS := -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+# `make fuzz`: clang, every object instrumented for libFuzzer's coverage.
+CC       := clang
+BUILD    := build-fuzz
+OPT      := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined
 else
 BUILD    := build
 OPT      := -O2
@@ -105,6 +112,10 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER) $(LIB)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -rdynamic -o $@ $< $(TEST_HELPER) \
 	    -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive -lcriterion $(LDLIBS)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/http/reading.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 # The io_uring floor (bench-http.sh) is plain C on liburing, not on us.
 $(BUILD)/bench/uring_floor: bench/uring_floor.c bench/floor.h
 	@mkdir -p $(dir $@)
@@ -124,6 +135,19 @@ test: all $(TEST_BIN) $(TEST_PLUGINS)
 # The chat page in a browser: headless Chromium (a Debian package, kept
 # out of DEPS) driven by playwright-core (npm, into tests/e2e/node_modules).
 E2E_DEPS := chromium
+
+# libFuzzer on the request parser (tests/fuzz/fuzz_http.c) for FUZZ_TIME
+# seconds, from tests/fuzz/seeds and what earlier runs learnt
+# (build-fuzz/corpus); a failing input is left in build-fuzz/.
+FUZZ_TIME ?= 60
+
+.PHONY: fuzz
+fuzz:
+	@$(MAKE) --no-print-directory deps DEPS=clang
+	@$(MAKE) --no-print-directory SANITIZE=fuzz build-fuzz/fuzz/fuzz_http
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz/fuzz_http -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	    -artifact_prefix=build-fuzz/ build-fuzz/corpus tests/fuzz/seeds
 
 .PHONY: test-e2e
 test-e2e: all
@@ -166,7 +190,7 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 # `make install PREFIX=/usr DESTDIR=/tmp/stage`: the executable, the
 # header and greenserve.pc for plugins, the example apps, the man page,
