@@ -569,10 +569,10 @@ static size_t pick_target(handing *h)
 
 /* A batch's size: at most SRV_HANDOFF_BATCH, and small enough that this
  * worker's connections make two batches per target or more, so that
- * pick_target can even the targets out. */
+ * pick_target can even the targets out. With targets only (h->n > 0). */
 static size_t batch_size(const handing *h)
 {
-    size_t n = h->w->nconns / (2 * (h->n ? h->n : 1));
+    size_t n = h->w->nconns / (2 * h->n);
     return n < 8 ? 8 : n > SRV_HANDOFF_BATCH ? SRV_HANDOFF_BATCH : n;
 }
 
